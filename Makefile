@@ -1,0 +1,56 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Each does its own set-up.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .tools
+HELM := $(TOOLS)/helm/helm
+APT_PACKAGES := etcd-server etcd-client strace prometheus prometheus-alertmanager mtail
+
+.PHONY: help setup system venv helm lint typecheck unit test test-fast demo bench clean
+
+help:
+	@echo "make demo   - real etcd on a slowed disk, watched by the exporter"
+	@echo "make test   - set-up, then ruff, mypy and every test"
+	@echo "make bench  - benchmarks (figures on stdout)"
+
+system:
+	@bash .ci/setup-system $(APT_PACKAGES)
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(HELM):
+	@bash .ci/setup-helm $(TOOLS)
+
+helm: $(HELM)
+
+setup: system venv helm
+
+lint: venv
+	$(BIN)/ruff check exporter tests bench
+	$(BIN)/ruff format --check exporter tests bench
+	$(BIN)/mypy
+
+test: setup lint
+	PATH="$(CURDIR)/$(TOOLS)/helm:$$PATH" $(BIN)/pytest -q
+
+test-fast: venv
+	$(BIN)/pytest -q -m "not integration and not e2e and not chart and not slow"
+
+demo: system venv
+	$(BIN)/python -m tests.demo
+
+bench: setup
+	$(BIN)/python bench/parse_bench.py
+	$(BIN)/python bench/scrape_bench.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .demo bench/out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""One-shot subcommands (`parse`, `diagnose`)."""

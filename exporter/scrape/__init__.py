@@ -1,0 +1,1 @@
+"""Scrape stage: fetch etcd /metrics and extract only the relayed families."""

@@ -1,0 +1,208 @@
+"""In-memory state of every target: written by sources and scrapers, read by the collector.
+
+One event loop owns it, so there are no locks. Nothing here does I/O or awaits. A target's state
+is created by `Store.upsert` and dropped by `Store.remove`, which makes its series disappear.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass, field
+
+from exporter.metrics import SLOW_REQUEST_BUCKETS
+from exporter.model import Event, EventKind, RelayedFamily, Target
+
+OTHER = "other"
+
+# Kinds whose last occurrence is worth a timestamp (status page, diagnose).
+SLOW_KINDS = frozenset({EventKind.SLOW_REQUEST, EventKind.SLOW_FDATASYNC, EventKind.HEARTBEAT_LATE})
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Cardinality bounds per target."""
+
+    max_resources_per_target: int = 64
+    max_series_per_target: int = 2000
+
+
+@dataclass(slots=True)
+class HistogramAcc:
+    """A cumulative histogram accumulated from log durations (bucket counts are not cumulative)."""
+
+    buckets: tuple[float, ...] = SLOW_REQUEST_BUCKETS
+    counts: list[int] = field(default_factory=lambda: [0] * (len(SLOW_REQUEST_BUCKETS) + 1))
+    total: float = 0.0
+    count: int = 0
+
+    def observe(self, value: float) -> None:
+        """Add one observation."""
+        self.counts[bisect_left(self.buckets, value)] += 1
+        self.total += value
+        self.count += 1
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        """Buckets as (le, cumulative count), ending with +Inf, the shape Prometheus expects."""
+        out: list[tuple[str, float]] = []
+        acc = 0
+        for bound, n in zip(self.buckets, self.counts, strict=False):
+            acc += n
+            out.append((_le(bound), float(acc)))
+        out.append(("+Inf", float(self.count)))
+        return out
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+SlowKey = tuple[str, str, str]  # operation, read_only ("true"/"false"), resource
+
+
+@dataclass(slots=True)
+class TargetState:
+    """What the exporter knows about one member."""
+
+    target: Target
+    limits: Limits = field(default_factory=Limits)
+    # scrape side
+    up: bool | None = None
+    last_scrape_duration: float | None = None
+    last_success_time: float | None = None
+    scrape_errors: Counter[str] = field(default_factory=Counter)
+    relayed: tuple[RelayedFamily, ...] = ()
+    # log side
+    stream_up: bool | None = None
+    lines_read: int = 0
+    lines_unparsed: int = 0
+    reconnects: int = 0
+    events: Counter[str] = field(default_factory=Counter)
+    slow_requests: Counter[SlowKey] = field(default_factory=Counter)
+    slow_durations: dict[str, HistogramAcc] = field(default_factory=dict)
+    last_event_time: dict[str, float] = field(default_factory=dict)
+    last_slow_event: Event | None = None
+    series_dropped: int = 0
+    resources: set[str] = field(default_factory=set)
+
+    # -- log side -------------------------------------------------------------------------
+    def count_line(self, *, unparsed: bool) -> None:
+        """Count one line read from the log stream."""
+        self.lines_read += 1
+        if unparsed:
+            self.lines_unparsed += 1
+
+    def record_event(self, event: Event, *, now: float | None = None) -> None:
+        """Fold one parsed event into the counters."""
+        kind = str(event.kind)
+        self.events[kind] += 1
+        if event.kind in SLOW_KINDS:
+            self.last_event_time[kind] = time.time() if now is None else now
+            self.last_slow_event = event
+        if event.kind is EventKind.SLOW_REQUEST:
+            self._record_slow_request(event)
+
+    def _record_slow_request(self, event: Event) -> None:
+        op = str(event.operation) if event.operation is not None else OTHER
+        key = (op, "true" if event.read_only else "false", self._bounded_resource(event.resource))
+        if key not in self.slow_requests and self._series_full():
+            self.series_dropped += 1
+            return
+        self.slow_requests[key] += 1
+        if event.duration_seconds is not None:
+            acc = self.slow_durations.get(op)
+            if acc is None:
+                acc = self.slow_durations[op] = HistogramAcc()
+            acc.observe(event.duration_seconds)
+
+    def _bounded_resource(self, resource: str | None) -> str:
+        if not resource:
+            return OTHER
+        if resource in self.resources:
+            return resource
+        if len(self.resources) >= self.limits.max_resources_per_target:
+            return OTHER
+        self.resources.add(resource)
+        return resource
+
+    def _series_full(self) -> bool:
+        return len(self.slow_requests) >= self.limits.max_series_per_target
+
+    def set_stream_up(self, up: bool) -> None:
+        """Mark the log stream connected or not."""
+        self.stream_up = up
+
+    def count_reconnect(self) -> None:
+        """Count one reopening of the log stream."""
+        self.reconnects += 1
+
+    # -- scrape side ----------------------------------------------------------------------
+    def record_scrape_success(
+        self, families: tuple[RelayedFamily, ...], *, duration: float, now: float | None = None
+    ) -> None:
+        """Keep the families of a successful scrape, capped at the per-target series limit."""
+        self.relayed, dropped = _cap(families, self.limits.max_series_per_target)
+        self.series_dropped += dropped
+        self.up = True
+        self.last_scrape_duration = duration
+        self.last_success_time = time.time() if now is None else now
+
+    def record_scrape_error(self, reason: str, *, duration: float) -> None:
+        """Count a failed scrape; the last good families are dropped so no stale data is served."""
+        self.scrape_errors[reason] += 1
+        self.up = False
+        self.relayed = ()
+        self.last_scrape_duration = duration
+
+
+def _cap(families: tuple[RelayedFamily, ...], limit: int) -> tuple[tuple[RelayedFamily, ...], int]:
+    total = sum(len(f.samples) for f in families)
+    if total <= limit:
+        return families, 0
+    kept: list[RelayedFamily] = []
+    room = limit
+    for fam in families:
+        if len(fam.samples) <= room:
+            kept.append(fam)
+            room -= len(fam.samples)
+    return tuple(kept), total - sum(len(f.samples) for f in kept)
+
+
+class Store:
+    """All target states by key, plus readiness flags."""
+
+    def __init__(self, *, limits: Limits | None = None) -> None:
+        self._limits = limits or Limits()
+        self._states: dict[str, TargetState] = {}
+        self.discovery_synced = False
+        self.first_collection_done = False
+
+    def upsert(self, target: Target) -> TargetState:
+        """Add a target or update its labels; counters of a known key are kept."""
+        state = self._states.get(target.key)
+        if state is None:
+            state = self._states[target.key] = TargetState(target=target, limits=self._limits)
+        else:
+            state.target = target
+        return state
+
+    def remove(self, key: str) -> TargetState | None:
+        """Forget a target; its series vanish at the next collection."""
+        return self._states.pop(key, None)
+
+    def get(self, key: str) -> TargetState | None:
+        """The state of one target, if known."""
+        return self._states.get(key)
+
+    def states(self) -> list[TargetState]:
+        """A snapshot list of every state (safe to iterate while tasks run)."""
+        return list(self._states.values())
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    @property
+    def ready(self) -> bool:
+        """Discovery listed once and at least one collection cycle finished."""
+        return self.discovery_synced and (self.first_collection_done or not self._states)

@@ -1,0 +1,1 @@
+"""HTTP stage: /metrics, /healthz, /readyz, the status page."""
