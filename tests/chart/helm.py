@@ -1,0 +1,126 @@
+"""Runs the real helm binary against the chart and parses what it renders.
+
+helm comes from PATH or from `<repo>/.tools/helm/helm` (installed by `make setup`). It gets its own
+HOME and XDG directories, so it neither reads nor writes the user's helm configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART_DIR = REPO_ROOT / "helm" / "etcd-latency-exporter"
+CI_DIR = CHART_DIR / "ci"
+RELEASE = "etcd-latency-exporter"
+NAMESPACE = "monitoring"
+TIMEOUT = 60
+
+Manifest = dict[str, Any]
+
+
+def find_helm() -> Path | None:
+    """helm on PATH, else the copy `make setup` installs under .tools/."""
+    found = shutil.which("helm")
+    if found:
+        return Path(found)
+    local = REPO_ROOT / ".tools" / "helm" / "helm"
+    return local if local.is_file() and os.access(local, os.X_OK) else None
+
+
+@dataclass(frozen=True)
+class Result:
+    """Exit code and output of one helm call."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class Helm:
+    """A helm binary with a private, writable home."""
+
+    binary: Path
+    home: Path
+
+    def env(self) -> dict[str, str]:
+        """PATH and locale of the caller; HOME and XDG dirs under `home`."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HELM_", "XDG_"))}
+        env["HOME"] = str(self.home)
+        for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+            env[name] = str(self.home / name.lower())
+        env["KUBECONFIG"] = str(self.home / "no-kubeconfig")
+        return env
+
+    def run(self, args: Sequence[str]) -> Result:
+        """Run helm with `args`; never raises on a non-zero exit."""
+        proc = subprocess.run(
+            [str(self.binary), *args],
+            capture_output=True,
+            text=True,
+            env=self.env(),
+            timeout=TIMEOUT,
+            check=False,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def template(
+        self,
+        *,
+        values: Iterable[Path] = (),
+        sets: Iterable[str] = (),
+        extra: Sequence[str] = (),
+        chart: Path = CHART_DIR,
+    ) -> Result:
+        """`helm template` of the chart with values files and --set pairs."""
+        args = ["template", RELEASE, str(chart), "--namespace", NAMESPACE]
+        for path in values:
+            args += ["--values", str(path)]
+        for pair in sets:
+            args += ["--set", pair]
+        return self.run([*args, *extra])
+
+
+def parse_manifests(text: str) -> list[Manifest]:
+    """Every non-empty YAML document of a `helm template` output."""
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def by_kind(manifests: Iterable[Manifest], kind: str) -> list[Manifest]:
+    """The manifests of one kind."""
+    return [m for m in manifests if m.get("kind") == kind]
+
+
+def one(manifests: Iterable[Manifest], kind: str) -> Manifest:
+    """The single manifest of `kind`; fails when there is none or more than one."""
+    found = by_kind(manifests, kind)
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def workload(manifests: Iterable[Manifest]) -> Manifest:
+    """The Deployment or, when sharded, the StatefulSet."""
+    found = [m for m in manifests if m.get("kind") in ("Deployment", "StatefulSet")]
+    assert len(found) == 1, f"expected one workload, found {[m['kind'] for m in found]}"
+    return found[0]
+
+
+def container(manifests: Iterable[Manifest]) -> dict[str, Any]:
+    """The exporter container of the workload."""
+    containers = workload(manifests)["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["exporter"]
+    result: dict[str, Any] = containers[0]
+    return result
+
+
+def ci_values_files() -> list[Path]:
+    """The chart's ci/*-values.yaml files (chart-testing's convention)."""
+    return sorted(CI_DIR.glob("*-values.yaml"))

@@ -1,0 +1,177 @@
+"""The container's arguments are flags the exporter really has, and it parses them as meant.
+
+The rendered args go through `exporter.cli.load(RunSettings, "run", args)`, the same parser the
+daemon uses; `$(SHARD)` is expanded as the kubelet would, from the pod-index label.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from exporter import __version__
+from exporter.cli import load
+from exporter.settings import ENV_PREFIX, RunSettings
+from tests.chart.conftest import Render
+from tests.chart.helm import container, one, workload
+from tests.chart.test_render import VALUE_SETS
+
+pytestmark = pytest.mark.chart
+
+POD_INDEX_PATH = "metadata.labels['apps.kubernetes.io/pod-index']"
+
+
+@pytest.fixture(autouse=True)
+def _no_exporter_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the rendered args may configure the settings under test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="module")
+def help_flags() -> set[str]:
+    """Every flag `etcd-latency-exporter run --help` lists."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "exporter", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9.-]*)", proc.stdout))
+    assert "--scrape.interval" in flags
+    assert "--shard" in flags
+    return flags
+
+
+def _expanded_args(render: Render, name: str, shard: int = 1) -> list[str]:
+    """The container args with $(VAR) expanded from its env, the way the kubelet does it."""
+    exporter = container(render(name))
+    env: dict[str, str] = {}
+    for var in exporter.get("env", []):
+        if var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == POD_INDEX_PATH:
+            env[var["name"]] = str(shard)
+        elif "value" in var:
+            env[var["name"]] = var["value"]
+    args: list[str] = exporter["args"]
+    return [re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), arg) for arg in args]
+
+
+def _settings(render: Render, name: str, shard: int = 1) -> RunSettings:
+    args = _expanded_args(render, name, shard)
+    assert args[0] == "run"
+    return load(RunSettings, "run", args[1:])
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_every_flag_exists(render: Render, help_flags: set[str], name: str) -> None:
+    """Each rendered flag is one `run --help` lists."""
+    args = container(render(name))["args"]
+    assert args[0] == "run"
+    for arg in args[1:]:
+        assert arg.split("=", 1)[0] in help_flags, arg
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_exporter_accepts_the_args(render: Render, name: str) -> None:
+    """The exporter's own parser accepts the rendered args (it exits 2 on any problem)."""
+    assert isinstance(_settings(render, name), RunSettings)
+
+
+def test_default_args_are_the_exporter_defaults(render: Render) -> None:
+    """With default values the chart configures what the exporter defaults to, in JSON logs."""
+    rendered = _settings(render, "default").model_dump()
+    expected = load(RunSettings, "run", []).model_dump()
+    differences = {key for key in expected if rendered[key] != expected[key]}
+    assert differences == {"log"}
+    assert rendered["log"] == {**expected["log"], "format": "json"}
+
+
+def test_default_image_is_the_app_version(render: Render) -> None:
+    """The default image tag is appVersion, which is the exporter's version."""
+    assert container(render("default"))["image"] == f"etcd-latency-exporter:{__version__}"
+
+
+def test_selectors_with_commas_survive(render: Render) -> None:
+    """Selectors with commas, `in (…)` and `!=` reach the exporter as whole selectors."""
+    settings = _settings(render, "gardener")
+    assert settings.kubernetes.selectors == [
+        "app.kubernetes.io/managed-by=etcd-druid,"
+        "app.kubernetes.io/part-of in (etcd-main,etcd-events)",
+        "instance in (etcd-main, etcd-events),role!=backup",
+    ]
+    assert settings.kubernetes.expected_storage_classes == {
+        "etcd-main": "gardener.cloud-fast",
+        "etcd-events": "gardener.cloud-fast",
+    }
+    assert settings.storage.disk_class_overrides == {"gardener.cloud-fast": "ssd", "default": "hdd"}
+    assert settings.limits.max_series_per_target == 4000
+    assert settings.logs.since == 600.0
+
+
+def test_default_uses_the_client_secret(render: Render) -> None:
+    """Default: mTLS with the `etcd-client` Secret of each etcd's namespace."""
+    scrape = _settings(render, "default").scrape
+    assert (scrape.scheme, scrape.port, scrape.client_secret) == ("https", 2379, "etcd-client")
+    assert (scrape.cert_file, scrape.key_file) == (None, None)
+
+
+def test_tls_files(render: Render) -> None:
+    """tlsFiles: the Secret's files, no per-namespace Secret."""
+    scrape = _settings(render, "mtls-files").scrape
+    mount = "/etc/etcd-latency-exporter/tls"
+    assert scrape.client_secret == ""
+    assert (scrape.ca_file, scrape.cert_file, scrape.key_file) == (
+        f"{mount}/bundle.crt",
+        f"{mount}/tls.crt",
+        f"{mount}/tls.key",
+    )
+    assert scrape.server_name == "etcd-main-local"
+
+
+def test_plain_http(render: Render) -> None:
+    """http: no Secret, the given port, interval and log settings."""
+    settings = _settings(render, "http")
+    assert (settings.scrape.scheme, settings.scrape.port) == ("http", 2381)
+    assert settings.scrape.client_secret == ""
+    assert (settings.scrape.interval, settings.scrape.timeout) == (60.0, 15.0)
+    assert settings.kubernetes.etcd_resources is False
+    assert (settings.log.level, settings.log.format) == ("debug", "logfmt")
+
+
+def test_static_discovery(render: Render) -> None:
+    """static: the targets file, which the pod mounts."""
+    settings = _settings(render, "static")
+    assert settings.discovery == "static"
+    path = "/etc/etcd-latency-exporter/targets/targets.yaml"
+    assert settings.static.targets_file == path
+    mounts = [m["mountPath"] for m in container(render("static"))["volumeMounts"]]
+    assert any(path.startswith(mount + "/") for mount in mounts)
+
+
+@pytest.mark.parametrize("shard", [0, 1, 2])
+def test_sharding_from_pod_index(render: Render, shard: int) -> None:
+    """StatefulSet: --shard is the pod ordinal (pod-index label), --total-shards the replicas."""
+    manifests = render("sharding")
+    statefulset = one(manifests, "StatefulSet")
+    assert statefulset["spec"]["replicas"] == 3
+    assert statefulset["spec"]["serviceName"] == one(manifests, "Service")["metadata"]["name"]
+    env: list[dict[str, Any]] = container(manifests)["env"]
+    assert {"name": "SHARD", "valueFrom": {"fieldRef": {"fieldPath": POD_INDEX_PATH}}} in env
+    assert "--shard=$(SHARD)" in container(manifests)["args"]
+    settings = _settings(render, "sharding", shard)
+    assert (settings.shard, settings.total_shards) == (shard, 3)
+
+
+def test_unsharded_is_a_deployment(render: Render) -> None:
+    """Without sharding: a Deployment and no shard flags."""
+    manifests = render("default")
+    assert workload(manifests)["kind"] == "Deployment"
+    assert not [a for a in container(manifests)["args"] if "shard" in a]
