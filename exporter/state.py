@@ -73,6 +73,9 @@ class TargetState:
     last_success_time: float | None = None
     scrape_errors: Counter[str] = field(default_factory=Counter)
     relayed: tuple[RelayedFamily, ...] = ()
+    # the scrape before the last one: the status page's latency window is the difference
+    prev_relayed: tuple[RelayedFamily, ...] = ()
+    prev_success_time: float | None = None
     # log side
     stream_up: bool | None = None
     lines_read: int = 0
@@ -142,6 +145,7 @@ class TargetState:
         self, families: tuple[RelayedFamily, ...], *, duration: float, now: float | None = None
     ) -> None:
         """Keep the families of a successful scrape, capped at the per-target series limit."""
+        self.prev_relayed, self.prev_success_time = self.relayed, self.last_success_time
         self.relayed, dropped = _cap(families, self.limits.max_series_per_target)
         self.series_dropped += dropped
         self.up = True
@@ -152,7 +156,7 @@ class TargetState:
         """Count a failed scrape; the last good families are dropped so no stale data is served."""
         self.scrape_errors[reason] += 1
         self.up = False
-        self.relayed = ()
+        self.relayed = self.prev_relayed = ()
         self.last_scrape_duration = duration
 
 
@@ -177,6 +181,8 @@ class Store:
         self._states: dict[str, TargetState] = {}
         self.discovery_synced = False
         self.first_collection_done = False
+        # (resource, verb, HTTP status) → errors from the Kubernetes API, counted by discovery
+        self.kubernetes_api_errors: Counter[tuple[str, str, str]] = Counter()
 
     def upsert(self, target: Target) -> TargetState:
         """Add a target or update its labels; counters of a known key are kept."""

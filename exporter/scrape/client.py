@@ -1,0 +1,149 @@
+"""Fetch one etcd /metrics: shared session, timeout, TLS, size cap, classified errors.
+
+The scraper holds no per-target state: `scrape_once` returns the relayed families or raises
+ScrapeError with a bounded reason; `scrape_loop` (loop.py) records the outcome.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import aiohttp
+
+from exporter import __version__
+from exporter.model import RelayedFamily, ScrapeSpec
+from exporter.scrape.errors import ScrapeError
+from exporter.scrape.extract import extract_families
+from exporter.scrape.tls import SSLContextCache
+
+# Ask for the classic text format: it is what the extractor reads (etcd's client_golang would
+# otherwise be free to pick another format).
+ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
+USER_AGENT = f"etcd-latency-exporter/{__version__}"
+CHUNK = 64 * 1024
+
+# Process-wide cache of client SSLContexts by TLSConfig. A context with the system CA store costs
+# about 0.8 MB, so 2,000 targets must share them; aiohttp keeps its default contexts the same way.
+SHARED_TLS_CONTEXTS = SSLContextCache()
+
+
+def make_session(*, concurrency: int, keepalive_timeout: float = 120.0) -> aiohttp.ClientSession:
+    """The one ClientSession for every scrape.
+
+    `concurrency` caps connections in use at once (not per host: each etcd is its own host).
+    Idle connections are kept for `keepalive_timeout` seconds, longer than a scrape interval, so
+    that mTLS handshakes are not repeated every scrape. Responses are gzip-decoded by aiohttp.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=concurrency,
+        limit_per_host=0,
+        keepalive_timeout=keepalive_timeout,
+        ttl_dns_cache=60,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"Accept": ACCEPT, "User-Agent": USER_AGENT, "Accept-Encoding": "gzip"},
+        auto_decompress=True,
+        trust_env=False,
+    )
+
+
+async def scrape_once(
+    *,
+    session: aiohttp.ClientSession,
+    spec: ScrapeSpec,
+    timeout: float,  # noqa: ASYNC109 - the HTTP request's ClientTimeout, not a cancel scope
+    max_bytes: int,
+    tls_contexts: SSLContextCache | None = None,
+) -> tuple[RelayedFamily, ...]:
+    """Fetch `spec.url` and extract the relayed families; raises ScrapeError(reason)."""
+    ssl_arg: ssl.SSLContext | bool = True
+    server_name = None
+    if spec.tls is not None:
+        ssl_arg = await (tls_contexts or SHARED_TLS_CONTEXTS).get(spec.tls)
+        server_name = spec.tls.server_name
+    body = await _fetch(
+        session=session,
+        url=spec.url,
+        ssl_arg=ssl_arg,
+        server_name=server_name,
+        request_timeout=timeout,
+        max_bytes=max_bytes,
+    )
+    return extract_families(body.decode("utf-8", errors="replace"))
+
+
+async def _fetch(
+    *,
+    session: aiohttp.ClientSession,
+    url: str,
+    ssl_arg: ssl.SSLContext | bool,
+    server_name: str | None,
+    request_timeout: float,
+    max_bytes: int,
+) -> bytearray:
+    try:
+        async with session.get(
+            url,
+            ssl=ssl_arg,
+            server_hostname=server_name,
+            timeout=aiohttp.ClientTimeout(total=request_timeout),
+            allow_redirects=False,
+        ) as resp:
+            if resp.status != 200:
+                raise ScrapeError("http_status", f"HTTP {resp.status} {resp.reason or ''}".strip())
+            return await _read_capped(resp, max_bytes)
+    except ScrapeError:
+        raise
+    except Exception as err:
+        classified = _classify(err, https=url.startswith("https:"))
+        if classified is None:
+            raise  # not a network or protocol failure: a bug, left to the supervisor
+        raise classified from err
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytearray:
+    """The (decompressed) body, or ScrapeError("too_large") as soon as it passes `max_bytes`."""
+    length = resp.content_length
+    if length is not None and length > max_bytes:
+        raise ScrapeError("too_large", f"Content-Length {length} > {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(CHUNK):
+        body += chunk
+        if len(body) > max_bytes:
+            raise ScrapeError("too_large", f"body larger than {max_bytes} bytes")
+    return body
+
+
+def _classify(err: Exception, *, https: bool) -> ScrapeError | None:
+    """Map a client-side exception to a ScrapeError; None for anything else."""
+    text = f"{type(err).__name__}: {err}"
+    if isinstance(err, TimeoutError):
+        return ScrapeError("timeout", text)
+    if isinstance(err, aiohttp.ClientSSLError | ssl.SSLError) or _caused_by_ssl(err):
+        return ScrapeError("tls", text)
+    reset = isinstance(err, aiohttp.ClientConnectorError) and isinstance(
+        err.os_error, ConnectionResetError
+    )
+    if https and reset:
+        # TCP was accepted, then reset during the handshake: the TLS peer refused us
+        return ScrapeError("tls", text)
+    if isinstance(err, aiohttp.ClientPayloadError):
+        # a broken gzip stream or a body cut short mid-transfer
+        return ScrapeError("parse" if "encoding" in str(err).lower() else "connect", text)
+    if isinstance(err, aiohttp.ClientResponseError):
+        return ScrapeError("http_status", text)  # a malformed HTTP response
+    if isinstance(err, aiohttp.ClientError | OSError):
+        return ScrapeError("connect", text)
+    return None
+
+
+def _caused_by_ssl(err: BaseException) -> bool:
+    seen: BaseException | None = err
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

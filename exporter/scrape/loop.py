@@ -1,0 +1,105 @@
+"""The per-target scrape loop: scrape every interval, record the outcome in the target's state.
+
+The loop keeps no state of its own beyond the schedule; what it learns goes into TargetState.
+It logs once per up/down transition, not once per scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+import aiohttp
+
+from exporter.model import ScrapeSpec
+from exporter.scrape.client import scrape_once
+from exporter.scrape.errors import ScrapeError
+from exporter.scrape.tls import SSLContextCache
+from exporter.state import TargetState
+
+logger = logging.getLogger(__name__)
+
+# The first scrape waits a random moment up to this long, so that 2,000 loops started together
+# do not open 2,000 connections in the same millisecond.
+FIRST_JITTER_MAX = 1.0
+
+
+async def scrape_loop(
+    *,
+    session: aiohttp.ClientSession,
+    state: TargetState,
+    spec: ScrapeSpec,
+    interval: float,
+    timeout: float,  # noqa: ASYNC109 - per scrape request, not a cancel scope
+    max_bytes: int,
+    tls_contexts: SSLContextCache | None = None,
+    rng: random.Random | None = None,
+) -> None:
+    """Scrape `spec` until cancelled, recording every outcome into `state`.
+
+    The first scrape runs after a short random delay (at most FIRST_JITTER_MAX); the second one
+    after a random part of the interval, which spreads the targets' scrapes over the interval;
+    then one scrape every `interval` seconds, measured from start to start.
+    """
+    rng = rng or random.Random()
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(rng.uniform(0.0, min(interval, FIRST_JITTER_MAX)))
+    first = True
+    while True:
+        started = loop.time()
+        await _scrape_and_record(
+            session=session,
+            state=state,
+            spec=spec,
+            request_timeout=min(timeout, interval),
+            max_bytes=max_bytes,
+            tls_contexts=tls_contexts,
+        )
+        period = rng.uniform(0.1, 1.0) * interval if first else interval
+        first = False
+        await asyncio.sleep(max(0.0, started + period - loop.time()))
+
+
+async def _scrape_and_record(
+    *,
+    session: aiohttp.ClientSession,
+    state: TargetState,
+    spec: ScrapeSpec,
+    request_timeout: float,
+    max_bytes: int,
+    tls_contexts: SSLContextCache | None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    was_up = state.up
+    try:
+        families = await scrape_once(
+            session=session,
+            spec=spec,
+            timeout=request_timeout,
+            max_bytes=max_bytes,
+            tls_contexts=tls_contexts,
+        )
+    except ScrapeError as err:
+        state.record_scrape_error(err.reason, duration=loop.time() - started)
+        if was_up is not False:
+            logger.warning("Scrape failed", extra=_fields(state, spec, reason=err.reason, err=err))
+        return
+    state.record_scrape_success(families, duration=loop.time() - started)
+    if was_up is False:
+        logger.info("Scrape recovered", extra=_fields(state, spec))
+    elif was_up is None:
+        logger.debug("Scrape succeeded", extra=_fields(state, spec, families=len(families)))
+
+
+def _fields(state: TargetState, spec: ScrapeSpec, **more: object) -> dict[str, object]:
+    ident = state.target.identity
+    fields: dict[str, object] = {
+        "target": state.target.key,
+        "namespace": ident.namespace,
+        "pod": ident.pod,
+        "url": spec.url,
+    }
+    fields.update({k: str(v) if isinstance(v, BaseException) else v for k, v in more.items()})
+    return fields

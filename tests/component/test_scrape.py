@@ -1,0 +1,378 @@
+"""The scraper against local aiohttp servers serving a captured etcd /metrics: TLS, errors, loop."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import random
+import socket
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+import trustme
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from exporter.model import Identity, ScrapeSpec, Target, TLSConfig
+from exporter.scrape import ScrapeError, SSLContextCache, make_session, scrape_loop, scrape_once
+from exporter.scrape.extract import extract_families
+from exporter.state import Store
+from tests.etcd_harness import free_port
+
+PAYLOAD = (
+    Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "etcd-3.5.metrics"
+).read_bytes()
+MAX = 1024 * 1024
+ServerFactory = Callable[..., Awaitable[TestServer]]
+
+
+def metrics_app(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+) -> web.Application:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=PAYLOAD, content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_get("/metrics", handler or serve)
+    return app
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with make_session(concurrency=8) as s:
+        yield s
+
+
+async def scrape(session: aiohttp.ClientSession, url: str, **kwargs: object) -> object:
+    spec = ScrapeSpec(url=url, tls=kwargs.pop("tls", None))  # type: ignore[arg-type]
+    async with asyncio.timeout(10):
+        return await scrape_once(
+            session=session,
+            spec=spec,
+            timeout=float(kwargs.pop("timeout", 5.0)),  # type: ignore[arg-type]
+            max_bytes=int(kwargs.pop("max_bytes", MAX)),  # type: ignore[call-overload]
+            tls_contexts=SSLContextCache(),
+        )
+
+
+async def scrape_error(session: aiohttp.ClientSession, url: str, **kwargs: object) -> ScrapeError:
+    with pytest.raises(ScrapeError) as err:
+        await scrape(session, url, **kwargs)
+    return err.value
+
+
+async def test_families_of_a_real_payload(
+    aiohttp_server: ServerFactory, session: aiohttp.ClientSession
+) -> None:
+    server = await aiohttp_server(metrics_app())
+    assert await scrape(session, str(server.make_url("/metrics"))) == extract_families(
+        PAYLOAD.decode()
+    )
+
+
+async def test_gzip_response(aiohttp_server: ServerFactory, session: aiohttp.ClientSession) -> None:
+    seen: list[str] = []
+
+    async def gzipped(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Accept-Encoding", ""))
+        return web.Response(body=gzip.compress(PAYLOAD), headers={"Content-Encoding": "gzip"})
+
+    server = await aiohttp_server(metrics_app(gzipped))
+    families = await scrape(session, str(server.make_url("/metrics")))
+    assert families == extract_families(PAYLOAD.decode())
+    assert "gzip" in seen[0]
+
+
+@pytest.mark.parametrize("status", [404, 500, 503])
+async def test_http_status(
+    aiohttp_server: ServerFactory, session: aiohttp.ClientSession, status: int
+) -> None:
+    async def failing(request: web.Request) -> web.Response:
+        return web.Response(status=status, text="no")
+
+    server = await aiohttp_server(metrics_app(failing))
+    assert (await scrape_error(session, str(server.make_url("/metrics")))).reason == "http_status"
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_too_large(
+    aiohttp_server: ServerFactory, session: aiohttp.ClientSession, chunked: bool
+) -> None:
+    async def huge(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        if chunked:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = len(PAYLOAD) * 4
+        await response.prepare(request)
+        for _ in range(4):
+            await response.write(PAYLOAD)
+        return response
+
+    server = await aiohttp_server(metrics_app(huge))
+    err = await scrape_error(session, str(server.make_url("/metrics")), max_bytes=len(PAYLOAD))
+    assert err.reason == "too_large"
+
+
+async def test_gzip_bomb_is_capped_after_decompression(
+    aiohttp_server: ServerFactory, session: aiohttp.ClientSession
+) -> None:
+    bomb = gzip.compress(b"#" * (8 * MAX))
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.Response(body=bomb, headers={"Content-Encoding": "gzip"})
+
+    server = await aiohttp_server(metrics_app(serve))
+    assert len(bomb) < MAX
+    assert (await scrape_error(session, str(server.make_url("/metrics")))).reason == "too_large"
+
+
+async def test_timeout(aiohttp_server: ServerFactory, session: aiohttp.ClientSession) -> None:
+    async def stalled(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(body=PAYLOAD)
+
+    server = await aiohttp_server(metrics_app(stalled))
+    err = await scrape_error(session, str(server.make_url("/metrics")), timeout=0.2)
+    assert err.reason == "timeout"
+
+
+async def test_connect(session: aiohttp.ClientSession) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert (await scrape_error(session, f"http://127.0.0.1:{port}/metrics")).reason == "connect"
+
+
+async def test_garbage_is_a_parse_error(
+    aiohttp_server: ServerFactory, session: aiohttp.ClientSession
+) -> None:
+    async def garbage(request: web.Request) -> web.Response:
+        return web.Response(body=b"\x00\xff<html>not metrics</html>")
+
+    server = await aiohttp_server(metrics_app(garbage))
+    assert (await scrape_error(session, str(server.make_url("/metrics")))).reason == "parse"
+
+
+# -- TLS -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def server_context(ca: trustme.CA, *, require_client_cert: bool) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "etcd-main-0.etcd-main-peer").configure_cert(ctx)
+    if require_client_cert:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ca.configure_trust(ctx)
+        # With TLS 1.3 an asyncio server drops a client without a certificate after the
+        # handshake, without an alert; TLS 1.2 fails the handshake itself. (etcd sends the alert:
+        # see the integration test below.)
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def client_tls(
+    ca: trustme.CA, tmp_path: Path, *, files: bool, with_cert: bool = True, **more: object
+) -> TLSConfig:
+    client = ca.issue_cert("etcd-client")
+    cert = "".join(blob.bytes().decode() for blob in client.cert_chain_pems)
+    key = client.private_key_pem.bytes().decode()
+    if not files:
+        data = {"cert_data": cert, "key_data": key} if with_cert else {}
+        return TLSConfig(ca_data=ca.cert_pem.bytes().decode(), **data, **more)  # type: ignore[arg-type]
+    for name, text in (
+        ("ca.crt", ca.cert_pem.bytes().decode()),
+        ("tls.crt", cert),
+        ("tls.key", key),
+    ):
+        (tmp_path / name).write_text(text)
+    paths = {"cert_file": str(tmp_path / "tls.crt"), "key_file": str(tmp_path / "tls.key")}
+    return TLSConfig(ca_file=str(tmp_path / "ca.crt"), **(paths if with_cert else {}), **more)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("files", [True, False], ids=["files", "pem-data"])
+async def test_mtls(
+    aiohttp_server: ServerFactory,
+    session: aiohttp.ClientSession,
+    ca: trustme.CA,
+    tmp_path: Path,
+    files: bool,
+) -> None:
+    server = await aiohttp_server(metrics_app(), ssl=server_context(ca, require_client_cert=True))
+    url = str(server.make_url("/metrics"))
+    assert url.startswith("https://")
+    families = await scrape(session, url, tls=client_tls(ca, tmp_path, files=files))
+    assert families == extract_families(PAYLOAD.decode())
+    no_cert = client_tls(ca, tmp_path, files=files, with_cert=False)
+    assert (await scrape_error(session, url, tls=no_cert)).reason == "tls"
+
+
+async def test_unknown_ca_is_a_tls_error(
+    aiohttp_server: ServerFactory, session: aiohttp.ClientSession, ca: trustme.CA, tmp_path: Path
+) -> None:
+    server = await aiohttp_server(metrics_app(), ssl=server_context(ca, require_client_cert=False))
+    url = str(server.make_url("/metrics"))
+    assert (await scrape_error(session, url)).reason == "tls"  # system CAs only
+    other = client_tls(trustme.CA(), tmp_path, files=False)
+    assert (await scrape_error(session, url, tls=other)).reason == "tls"
+    skip = TLSConfig(insecure_skip_verify=True)
+    assert await scrape(session, url, tls=skip)
+
+
+async def test_server_name(
+    aiohttp_server: ServerFactory, session: aiohttp.ClientSession, ca: trustme.CA, tmp_path: Path
+) -> None:
+    server = await aiohttp_server(metrics_app(), ssl=server_context(ca, require_client_cert=False))
+    url = str(server.make_url("/metrics")).replace("127.0.0.1", "localhost")
+    wrong = client_tls(ca, tmp_path, files=False)
+    assert (await scrape_error(session, url, tls=wrong)).reason == "tls"  # cert has no "localhost"
+    named = client_tls(ca, tmp_path, files=False, server_name="etcd-main-0.etcd-main-peer")
+    assert await scrape(session, url, tls=named)
+
+
+async def test_unreadable_client_files_are_a_tls_error(
+    session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    tls = TLSConfig(ca_file=str(tmp_path / "missing.crt"))
+    assert (await scrape_error(session, "https://127.0.0.1:1/metrics", tls=tls)).reason == "tls"
+
+
+async def test_context_cache_shares_and_expires(ca: trustme.CA, tmp_path: Path) -> None:
+    now = [0.0]
+    cache = SSLContextCache(max_age=60, clock=lambda: now[0])
+    tls = client_tls(ca, tmp_path, files=True)
+    same = TLSConfig(**{f: getattr(tls, f) for f in tls.__slots__})  # type: ignore[attr-defined]
+    first = await cache.get(tls)
+    assert await cache.get(same) is first
+    assert len(cache) == 1
+    now[0] = 61.0
+    assert await cache.get(tls) is not first
+
+
+# -- the loop ------------------------------------------------------------------------------
+
+
+async def test_loop_records_and_logs_transitions_once(
+    aiohttp_server: ServerFactory, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    healthy = asyncio.Event()
+    healthy.set()
+    scrapes: list[bool] = []
+
+    async def flaky(request: web.Request) -> web.Response:
+        scrapes.append(healthy.is_set())
+        if healthy.is_set():
+            return web.Response(body=PAYLOAD)
+        return web.Response(status=500)
+
+    server = await aiohttp_server(metrics_app(flaky))
+    spec = ScrapeSpec(url=str(server.make_url("/metrics")))
+    state = Store().upsert(Target(key="t", identity=Identity(pod="etcd-0"), scrape=spec))
+    caplog.set_level(logging.DEBUG, logger="exporter.scrape.loop")
+
+    async def until(predicate: Callable[[], bool]) -> None:
+        for _ in range(1000):
+            if predicate():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("condition not reached")
+
+    loop = asyncio.create_task(
+        scrape_loop(
+            session=session,
+            state=state,
+            spec=spec,
+            interval=0.05,
+            timeout=1.0,
+            max_bytes=MAX,
+            rng=random.Random(1),
+        )
+    )
+    try:
+        async with asyncio.timeout(10):
+            await until(lambda: state.up is True)
+            assert state.relayed == extract_families(PAYLOAD.decode())
+            healthy.clear()
+            await until(lambda: state.scrape_errors["http_status"] >= 3)
+            assert state.up is False
+            assert state.relayed == ()
+            healthy.set()
+            await until(lambda: state.up is True)
+    finally:
+        loop.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await loop
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages.count("Scrape failed") == 1
+    assert messages.count("Scrape recovered") == 1
+    assert state.last_scrape_duration is not None
+    assert len(scrapes) >= 5
+
+
+def test_session_limits_connections_not_per_host() -> None:
+    async def make() -> tuple[int, int]:
+        async with make_session(concurrency=17) as s:
+            connector = s.connector
+            assert isinstance(connector, aiohttp.TCPConnector)
+            return connector.limit, connector.limit_per_host
+
+    assert asyncio.run(make()) == (17, 0)
+
+
+# -- real etcd -------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("version", ["3.4", "3.5"])
+async def test_real_etcd_behind_mtls(
+    etcd_factory: Callable[..., object],
+    session: aiohttp.ClientSession,
+    ca: trustme.CA,
+    tmp_path: Path,
+    version: str,
+) -> None:
+    """etcd as Gardener runs it: /metrics on the client port, https, client certificates."""
+    server = ca.issue_cert("127.0.0.1")
+    server.cert_chain_pems[0].write_to_path(tmp_path / "server.crt")
+    server.private_key_pem.write_to_path(tmp_path / "server.key")
+    ca.cert_pem.write_to_path(tmp_path / "ca.crt")
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"
+    etcd_factory(
+        version=version,
+        listen_metrics=False,
+        wait=None,
+        extra_args=[
+            f"--listen-client-urls={url}",
+            f"--advertise-client-urls={url}",
+            f"--cert-file={tmp_path / 'server.crt'}",
+            f"--key-file={tmp_path / 'server.key'}",
+            f"--trusted-ca-file={tmp_path / 'ca.crt'}",
+            "--client-cert-auth",
+        ],
+    )
+    tls = client_tls(ca, tmp_path, files=False)
+    families: object = None
+    async with asyncio.timeout(30):
+        while families is None:
+            try:
+                families = await scrape(session, f"{url}/metrics", tls=tls, timeout=2.0)
+            except ScrapeError:
+                await asyncio.sleep(0.2)  # still starting
+    names = {f.name for f in families}  # type: ignore[attr-defined]
+    assert "etcd_disk_wal_fsync_duration_seconds" in names
+    assert len(names) == 18  # every relayed family but the peer round trip (one member)
+    no_cert = client_tls(ca, tmp_path, files=False, with_cert=False)
+    assert (await scrape_error(session, f"{url}/metrics", tls=no_cert)).reason == "tls"
+    assert (await scrape_error(session, f"http://127.0.0.1:{port}/metrics")).reason in (
+        "http_status",
+        "connect",
+    )
