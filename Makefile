@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TOOLS := .tools
 HELM := $(TOOLS)/helm/helm
-APT_PACKAGES := etcd-server etcd-client strace prometheus prometheus-alertmanager mtail
+APT_PACKAGES := etcd-server etcd-client strace prometheus prometheus-alertmanager mtail chromium
 
 .PHONY: help setup system venv helm lint typecheck unit test test-fast demo bench clean
 
@@ -51,6 +51,7 @@ demo: system venv
 bench: setup
 	$(BIN)/python bench/parse_bench.py
 	$(BIN)/python bench/scrape_bench.py
+	$(BIN)/python bench/kube_follow.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .demo bench/out .pytest_cache .mypy_cache .ruff_cache
