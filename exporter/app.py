@@ -1,0 +1,279 @@
+"""Composition root of `run`: validates the files, builds every stage, owns signals and shutdown.
+
+Order: logging → every configuration file checked (all problems printed, exit 2, nothing opened)
+→ asyncio.run: Store, registry, scrape session, discovery, supervisor, HTTP listener → run until
+SIGTERM/SIGINT (SIGHUP re-reads the static targets file) → stop accepting, cancel the tasks
+(bounded), close the HTTP runner and the scrape session. A crash of discovery or the supervisor
+ends the process with code 1 after the same cleanup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from aiohttp import ClientSession, web
+from aiohttp.typedefs import Handler
+
+from exporter import __version__
+from exporter.collector import make_registry
+from exporter.config_check import Prepared, prepare_run, where
+from exporter.discovery.static import Publish, StaticDiscovery
+from exporter.logconfig import setup_logging
+from exporter.model import CommandLogSpec, FileLogSpec, LogSpec, ScrapeSpec
+from exporter.scrape import make_session, scrape_loop
+from exporter.settings import RunSettings
+from exporter.sources import command, file
+from exporter.sources.sink import LineSink
+from exporter.state import Limits, Store, TargetState
+from exporter.supervisor import LogRunner, ScrapeRunner, Supervisor
+from exporter.web.app import make_app
+from exporter.web.status import add_status_routes
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+HTTP_SHUTDOWN_TIMEOUT = 1.0
+TASK_STOP_TIMEOUT = 2.0
+
+Follow = Callable[[Any, LineSink], Awaitable[None]]
+
+
+class ConfigProblem(Exception):
+    """A configuration problem only found once the loop runs (e.g. no usable kubeconfig)."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where}: {problem}")
+        self.where = where
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """What a discovery mode contributes: the discovery, extra log followers, hooks."""
+
+    run: Callable[[Publish], Awaitable[None]]
+    followers: Mapping[type, Follow] = field(default_factory=dict)
+    reload: Callable[[], None] | None = None  # SIGHUP
+    close: Callable[[], Awaitable[None]] | None = None  # after the tasks have stopped
+
+
+def run_daemon(settings: RunSettings) -> int:
+    """`etcd-latency-exporter run`: returns the process exit code."""
+    setup_logging(level=settings.log.level, fmt=settings.log.format)
+    prepared = prepare_run(settings)
+    if prepared.problems:
+        print(prepared.report(), file=sys.stderr)
+        return EXIT_CONFIG
+    return asyncio.run(serve(settings, prepared))
+
+
+async def serve(settings: RunSettings, prepared: Prepared) -> int:
+    """The daemon's lifetime on the running loop; returns the exit code."""
+    log.info(
+        "Starting",
+        extra={"version": __version__, "discovery": settings.discovery, "shard": settings.shard},
+    )
+    store = Store(
+        limits=Limits(
+            max_resources_per_target=settings.limits.max_resources_per_target,
+            max_series_per_target=settings.limits.max_series_per_target,
+        )
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        session = make_session(concurrency=settings.scrape.concurrency)
+        stack.push_async_callback(session.close)
+        try:
+            parts = await make_discovery(settings, prepared, store)
+        except ConfigProblem as err:
+            prepared.add(err.where, err.problem)
+            print(prepared.report(), file=sys.stderr)
+            return EXIT_CONFIG
+        if parts.close is not None:
+            stack.push_async_callback(parts.close)
+        supervisor = Supervisor(
+            store=store,
+            scrape=scrape_runner(settings, session),
+            follow=log_runner(settings, parts.followers),
+            first_collection_after=settings.scrape.interval,
+            stop_timeout=TASK_STOP_TIMEOUT,
+        )
+        runner = web.AppRunner(
+            _web_app(settings, prepared, store),
+            handle_signals=False,
+            shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT,
+            access_log=None,
+        )
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        if not await _listen(runner, settings.web.listen_address, prepared):
+            return EXIT_FAILED
+        return await _run(parts, supervisor, runner)
+    return EXIT_FAILED  # pragma: no cover - the stack does not swallow exceptions
+
+
+def _web_app(settings: RunSettings, prepared: Prepared, store: Store) -> web.Application:
+    registry = make_registry(
+        store,
+        shard=settings.shard,
+        total_shards=settings.total_shards,
+        exporter_metrics=not settings.web.disable_exporter_metrics,
+    )
+    index, routes = status_routes(store, settings.web.telemetry_path)
+    return make_app(
+        store=store,
+        registry=registry,
+        telemetry_path=settings.web.telemetry_path,
+        basic_auth=prepared.basic_auth,
+        headers=prepared.headers,
+        routes=routes,
+        index=index,
+    )
+
+
+def status_routes(store: Store, telemetry_path: str) -> tuple[Handler, list[web.RouteDef]]:
+    """The status page as `make_app`'s `index` plus its other GET routes (`/api/targets`)."""
+    scratch = web.Application()
+    add_status_routes(scratch, store=store, telemetry_path=telemetry_path)
+    handlers = {
+        r.resource.canonical: r.handler
+        for r in scratch.router.routes()
+        if r.method == "GET" and r.resource is not None
+    }
+    index = handlers.pop("/")
+    return index, [web.get(path, handler) for path, handler in handlers.items()]
+
+
+async def make_discovery(settings: RunSettings, prepared: Prepared, store: Store) -> Parts:
+    """The discovery of `--discovery`: static here, Kubernetes from its own module (lazily)."""
+    if settings.discovery == "kubernetes":
+        from exporter.discovery.kubernetes import make_kubernetes_discovery
+        from exporter.kubeclient import KubeConfigError
+
+        try:
+            made = await make_kubernetes_discovery(
+                settings, store=store, overrides=prepared.overrides
+            )
+        except KubeConfigError as err:
+            raise ConfigProblem(where("kubernetes", "kubeconfig"), str(err)) from err
+        return Parts(run=made.run, followers=made.followers, close=made.close)
+    assert settings.static.targets_file is not None  # checked by the settings
+    static = StaticDiscovery(
+        settings.static.targets_file,
+        shard=settings.shard,
+        total_shards=settings.total_shards,
+        overrides=prepared.overrides,
+    )
+    return Parts(run=static.run, reload=static.reload)
+
+
+def scrape_runner(settings: RunSettings, session: ClientSession) -> ScrapeRunner:
+    """Binds the scrape settings and the shared session: (state, spec) → scrape loop."""
+
+    async def run(state: TargetState, spec: ScrapeSpec) -> None:
+        await scrape_loop(
+            session=session,
+            state=state,
+            spec=spec,
+            interval=settings.scrape.interval,
+            timeout=settings.scrape.timeout,
+            max_bytes=settings.scrape.max_bytes,
+        )
+
+    return run
+
+
+def log_runner(settings: RunSettings, extra: Mapping[type, Follow]) -> LogRunner:
+    """(state, spec) → the follower for the spec's type, feeding a LineSink of that state."""
+    followers: dict[type, Follow] = {
+        FileLogSpec: partial(file.follow, from_start=settings.logs.from_start),
+        CommandLogSpec: command.follow,
+        **extra,
+    }
+
+    async def run(state: TargetState, spec: LogSpec) -> None:
+        follow = followers.get(type(spec))
+        if follow is None:
+            log.error("No log follower for this source", extra={"target": state.target.key})
+            await asyncio.Event().wait()
+            return
+        sink = LineSink(state, max_line_bytes=settings.logs.max_line_bytes)
+        try:
+            await follow(spec, sink)
+        finally:
+            sink.connected(False)
+
+    return run
+
+
+def _host_port(address: str) -> tuple[str | None, int]:
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    return (host or None), int(port)
+
+
+async def _listen(runner: web.AppRunner, address: str, prepared: Prepared) -> bool:
+    host, port = _host_port(address)
+    site = web.TCPSite(runner, host, port, ssl_context=prepared.ssl_context, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as err:
+        log.error("Cannot listen", extra={"address": address, "err": str(err)})
+        return False
+    bound = [f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple)]
+    log.info("Listening", extra={"addresses": bound, "tls": prepared.ssl_context is not None})
+    return True
+
+
+async def _run(parts: Parts, supervisor: Supervisor, runner: web.AppRunner) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set}
+    if parts.reload is not None:
+        handlers[signal.SIGHUP] = parts.reload
+    for sig, handler in handlers.items():
+        loop.add_signal_handler(sig, handler)
+    try:
+        return await _until_stopped(parts, supervisor, runner, stop)
+    finally:
+        for sig in handlers:
+            loop.remove_signal_handler(sig)
+
+
+async def _until_stopped(
+    parts: Parts, supervisor: Supervisor, runner: web.AppRunner, stop: asyncio.Event
+) -> int:
+    code = EXIT_OK
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [
+                tg.create_task(supervisor.run(), name="supervisor"),
+                tg.create_task(_discover(parts, supervisor), name="discovery"),
+            ]
+            await stop.wait()
+            log.info("Stopping")
+            for site in list(runner.sites):
+                await site.stop()
+            for task in tasks:
+                task.cancel()
+    except* Exception as group:
+        for err in group.exceptions:
+            log.error("Daemon failed", exc_info=err)
+        code = EXIT_FAILED
+    log.info("Stopped", extra={"code": code})
+    return code
+
+
+async def _discover(parts: Parts, supervisor: Supervisor) -> None:
+    await parts.run(supervisor.publish)
+    raise RuntimeError("discovery ended")

@@ -1,0 +1,114 @@
+"""Bytes → lines for log sources, and the `Sink` protocol that sources deliver lines to.
+
+`LineSplitter` caps line length and joins CRI partial lines; it is shared by the file, stdin and
+command sources and is on the hot path, so it stays small and allocation-light.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+# Room for a CRI prefix (timestamp, stream, tag) on top of the line cap.
+_CRI_PREFIX_ROOM = 64
+
+# A CRI log file line: `<RFC3339Nano> stdout|stderr F|P <text>` (kubelet/containerd format).
+_CRI = re.compile(rb"(\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)) (?:stdout|stderr) ([FP]) ?")
+
+
+class Sink(Protocol):
+    """What a log source talks to (LineSink, or a recorder in tests)."""
+
+    @property
+    def max_line_bytes(self) -> int:
+        """Longest line kept; sources may drop the excess and still deliver the line."""
+        ...
+
+    def feed(self, line: str) -> None:
+        """One line of text, without its newline."""
+
+    def connected(self, up: bool) -> None:
+        """The stream is (up=True) or is not (up=False) delivering."""
+
+    def reconnected(self) -> None:
+        """The stream was reopened after an end, cut, rotation or error."""
+
+
+class LineSplitter:
+    """Bytes → complete lines: caps line length, joins CRI `P` fragments up to their `F` line.
+
+    An over-long line keeps its first `max_line_bytes + 1` bytes (so the sink still sees it as too
+    long) and the rest is dropped without buffering. CRI lines are recognised per line; the joined
+    text is delivered as `<timestamp> <text>`, the shape of a kubelet-prefixed line.
+    """
+
+    __slots__ = ("_buf", "_cri", "_cri_len", "_cri_ts", "_dropping", "_max")
+
+    def __init__(self, *, max_line_bytes: int, cri: bool = True) -> None:
+        self._max = max_line_bytes
+        self._buf = bytearray()
+        self._dropping = False
+        self._cri: list[bytes] | None = [] if cri else None
+        self._cri_ts = b""
+        self._cri_len = 0
+
+    def push(self, data: bytes) -> list[str]:
+        """Append a chunk; returns the lines it completed."""
+        out: list[str] = []
+        start = 0
+        while True:
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                self._append(data, start, len(data))
+                return out
+            self._append(data, start, nl)
+            self._emit(bytes(self._buf), out)
+            self._buf.clear()
+            self._dropping = False
+            start = nl + 1
+
+    def flush(self) -> list[str]:
+        """The pending partial line (and CRI fragments) as final lines; used when a file ends."""
+        out: list[str] = []
+        if self._buf:
+            self._emit(bytes(self._buf), out)
+            self._buf.clear()
+            self._dropping = False
+        if self._cri:
+            self._deliver(self._cri_ts, b"".join(self._cri), out)
+            self._cri.clear()
+            self._cri_len = 0
+        return out
+
+    def _append(self, data: bytes, start: int, end: int) -> None:
+        if self._dropping or start == end:
+            return
+        room = self._max + _CRI_PREFIX_ROOM + 1 - len(self._buf)
+        if end - start > room:
+            end = start + room
+            self._dropping = True
+        self._buf += data[start:end]
+
+    def _emit(self, raw: bytes, out: list[str]) -> None:
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        cri = self._cri
+        m = _CRI.match(raw) if cri is not None else None
+        if m is None or cri is None:
+            out.append(raw[: self._max + 1].decode("utf-8", "replace"))
+            return
+        text = raw[m.end() :]
+        if not cri:
+            self._cri_ts = m.group(1)
+        if self._cri_len <= self._max:
+            cri.append(text)
+            self._cri_len += len(text)
+        if m.group(2) == b"F":
+            self._deliver(self._cri_ts, b"".join(cri), out)
+            cri.clear()
+            self._cri_len = 0
+
+    def _deliver(self, ts: bytes, text: bytes, out: list[str]) -> None:
+        if len(text) > self._max + 1:
+            text = text[: self._max + 1]
+        out.append((ts + b" " + text).decode("utf-8", "replace"))

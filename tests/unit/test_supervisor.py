@@ -1,0 +1,235 @@
+"""Supervisor: reconciliation of published target sets, crash restarts with backoff, stop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pytest
+
+from exporter.model import FileLogSpec, Identity, LogSpec, ScrapeSpec, Target
+from exporter.state import Store, TargetState
+from exporter.supervisor import Backoff, Supervisor
+
+
+@dataclass
+class Fakes:
+    """Fake runners: record starts and cancellations, crash or return on demand."""
+
+    starts: Counter[str] = field(default_factory=Counter)
+    cancels: Counter[str] = field(default_factory=Counter)
+    crash: set[str] = field(default_factory=set)
+    return_early: set[str] = field(default_factory=set)
+    sleeps: list[float] = field(default_factory=list)
+    ignore_cancel: set[str] = field(default_factory=set)
+    slow_cancel: set[str] = field(default_factory=set)
+    active: Counter[str] = field(default_factory=Counter)
+    max_active: Counter[str] = field(default_factory=Counter)
+
+    async def _run(self, name: str) -> None:
+        self.starts[name] += 1
+        self.active[name] += 1
+        self.max_active[name] = max(self.max_active[name], self.active[name])
+        try:
+            await asyncio.sleep(0)
+            if name in self.crash:
+                raise RuntimeError(f"boom {name}")
+            if name in self.return_early:
+                return
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancels[name] += 1
+            if name in self.ignore_cancel:
+                await asyncio.sleep(3600)
+            if name in self.slow_cancel:
+                await asyncio.sleep(0.05)
+            raise
+        finally:
+            self.active[name] -= 1
+
+    async def scrape(self, state: TargetState, spec: ScrapeSpec) -> None:
+        await self._run(f"scrape {state.target.key}")
+
+    async def follow(self, state: TargetState, spec: LogSpec) -> None:
+        await self._run(f"log {state.target.key}")
+
+    async def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+        await asyncio.sleep(0)
+
+
+def target(key: str, *, url: str = "http://127.0.0.1:1/metrics", pod: str = "") -> Target:
+    return Target(
+        key=key,
+        identity=Identity(namespace="shoot--p--s", pod=pod or key),
+        scrape=ScrapeSpec(url=url),
+        log=FileLogSpec(path=f"/var/log/{key}.log"),
+    )
+
+
+def make(fakes: Fakes, store: Store, **kw: object) -> Supervisor:
+    return Supervisor(
+        store=store,
+        scrape=fakes.scrape,
+        follow=fakes.follow,
+        backoff=Backoff(initial=1.0, maximum=8.0, jitter=0.0),
+        sleep=fakes.sleep,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def until_first_collection(store: Store) -> None:
+    async with asyncio.timeout(2):
+        while True:
+            if store.first_collection_done:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def settle(n: int = 20) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_add_starts_scrape_and_log_tasks() -> None:
+    fakes, store = Fakes(), Store()
+    sup = make(fakes, store)
+    sup.publish({"a": target("a"), "b": Target(key="b", scrape=ScrapeSpec(url="http://x"))})
+    await settle()
+    assert fakes.starts == Counter({"scrape a": 1, "log a": 1, "scrape b": 1})
+    assert {s.target.key for s in store.states()} == {"a", "b"}
+    assert store.discovery_synced
+    await sup.stop()
+
+
+async def test_remove_cancels_tasks_and_drops_state() -> None:
+    fakes, store = Fakes(), Store()
+    sup = make(fakes, store)
+    sup.publish({"a": target("a"), "b": target("b")})
+    await settle()
+    sup.publish({"b": target("b")})
+    await settle()
+    assert store.get("a") is None
+    assert fakes.cancels == Counter({"scrape a": 1, "log a": 1})
+    assert sup.keys == ["b"]
+    await sup.stop()
+
+
+async def test_label_change_keeps_tasks_and_counters() -> None:
+    fakes, store = Fakes(), Store()
+    sup = make(fakes, store)
+    sup.publish({"a": target("a", pod="old")})
+    await settle()
+    state = store.get("a")
+    assert state is not None
+    state.count_line(unparsed=False)
+    sup.publish({"a": target("a", pod="new")})
+    await settle()
+    assert fakes.starts == Counter({"scrape a": 1, "log a": 1})
+    assert not fakes.cancels
+    after = store.get("a")
+    assert after is state
+    assert after.lines_read == 1
+    assert after.target.identity.pod == "new"
+    await sup.stop()
+
+
+async def test_source_change_restarts_without_overlap() -> None:
+    fakes, store = Fakes(slow_cancel={"scrape a"}), Store()
+    sup = make(fakes, store)
+    sup.publish({"a": target("a")})
+    await settle()
+    sup.publish({"a": target("a", url="http://127.0.0.1:2/metrics")})
+    await asyncio.sleep(0.1)
+    await settle()
+    assert fakes.starts == Counter({"scrape a": 2, "log a": 2})
+    assert fakes.cancels == Counter({"scrape a": 1, "log a": 1})
+    assert fakes.max_active["scrape a"] == 1
+    state = store.get("a")
+    assert state is not None
+    assert state.target.scrape == ScrapeSpec(url="http://127.0.0.1:2/metrics")
+    await sup.stop()
+
+
+async def test_crash_restarts_with_exponential_backoff() -> None:
+    fakes, store = Fakes(crash={"scrape a"}), Store()
+    sup = make(fakes, store)
+    sup.publish({"a": target("a")})
+    await settle(60)
+    assert fakes.starts["scrape a"] > 5
+    assert fakes.sleeps[:5] == [1.0, 2.0, 4.0, 8.0, 8.0]
+    assert fakes.starts["log a"] == 1  # the other task of the same target is unaffected
+    await sup.stop()
+
+
+async def test_unexpected_return_is_restarted() -> None:
+    fakes, store = Fakes(return_early={"log a"}), Store()
+    sup = make(fakes, store)
+    sup.publish({"a": target("a")})
+    await settle(30)
+    assert fakes.starts["log a"] >= 3
+    assert fakes.starts["scrape a"] == 1
+    await sup.stop()
+
+
+def test_backoff_jitter_bounds() -> None:
+    b = Backoff(initial=1.0, maximum=30.0, jitter=0.2)
+    assert b.delay(0, rand=lambda: 0.0) == pytest.approx(0.8)
+    assert b.delay(0, rand=lambda: 1.0) == pytest.approx(1.2)
+    assert b.delay(10, rand=lambda: 0.5) == pytest.approx(30.0)
+
+
+async def test_crash_is_logged_with_target_key(caplog: pytest.LogCaptureFixture) -> None:
+    fakes, store = Fakes(crash={"log a"}), Store()
+    sup = make(fakes, store)
+    sup.publish({"a": target("a")})
+    await settle()
+    await sup.stop()
+    crashed = [r for r in caplog.records if r.getMessage() == "Task crashed"]
+    assert crashed
+    assert crashed[0].__dict__["target"] == "a"
+    assert crashed[0].__dict__["task"] == "log"
+
+
+async def test_stop_is_bounded_by_deadline(caplog: pytest.LogCaptureFixture) -> None:
+    fakes, store = Fakes(ignore_cancel={"log a"}), Store()
+    sup = make(fakes, store, stop_timeout=0.2)
+    sup.publish({"a": target("a"), "b": target("b")})
+    await settle()
+    async with asyncio.timeout(2):
+        await sup.stop()
+    assert fakes.cancels["scrape a"] == 1
+    assert fakes.cancels["log b"] == 1
+    assert any(r.getMessage() == "Task did not stop in time" for r in caplog.records)
+
+
+async def test_run_marks_first_collection_when_every_target_scraped() -> None:
+    fakes, store = Fakes(), Store()
+    sup = Supervisor(store=store, scrape=fakes.scrape, follow=fakes.follow, sleep=asyncio.sleep)
+    runner = asyncio.create_task(sup.run())
+    sup.publish({"a": target("a"), "b": target("b")})
+    await asyncio.sleep(0.3)
+    assert not store.first_collection_done
+    assert not store.ready
+    for state in store.states():
+        state.record_scrape_error("connect", duration=0.01)
+    await until_first_collection(store)
+    assert store.ready
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    assert fakes.cancels["scrape a"] == 1
+
+
+async def test_run_marks_first_collection_after_interval() -> None:
+    fakes, store = Fakes(), Store()
+    sup = Supervisor(
+        store=store, scrape=fakes.scrape, follow=fakes.follow, first_collection_after=0.3
+    )
+    runner = asyncio.create_task(sup.run())
+    sup.publish({"a": target("a")})
+    await until_first_collection(store)
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
