@@ -20,7 +20,6 @@ from functools import partial
 from typing import Any
 
 from aiohttp import ClientSession, web
-from aiohttp.typedefs import Handler
 
 from exporter import __version__
 from exporter.collector import make_registry
@@ -35,7 +34,7 @@ from exporter.sources.sink import LineSink
 from exporter.state import Limits, Store, TargetState
 from exporter.supervisor import LogRunner, ScrapeRunner, Supervisor
 from exporter.web.app import make_app
-from exporter.web.status import add_status_routes
+from exporter.web.status import status_routes
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +128,7 @@ def _web_app(settings: RunSettings, prepared: Prepared, store: Store) -> web.App
         total_shards=settings.total_shards,
         exporter_metrics=not settings.web.disable_exporter_metrics,
     )
-    index, routes = status_routes(store, settings.web.telemetry_path)
+    index, routes = status_routes(store, telemetry_path=settings.web.telemetry_path)
     return make_app(
         store=store,
         registry=registry,
@@ -139,19 +138,6 @@ def _web_app(settings: RunSettings, prepared: Prepared, store: Store) -> web.App
         routes=routes,
         index=index,
     )
-
-
-def status_routes(store: Store, telemetry_path: str) -> tuple[Handler, list[web.RouteDef]]:
-    """The status page as `make_app`'s `index` plus its other GET routes (`/api/targets`)."""
-    scratch = web.Application()
-    add_status_routes(scratch, store=store, telemetry_path=telemetry_path)
-    handlers = {
-        r.resource.canonical: r.handler
-        for r in scratch.router.routes()
-        if r.method == "GET" and r.resource is not None
-    }
-    index = handlers.pop("/")
-    return index, [web.get(path, handler) for path, handler in handlers.items()]
 
 
 async def make_discovery(settings: RunSettings, prepared: Prepared, store: Store) -> Parts:
