@@ -7,54 +7,55 @@ are seconds (zap's float encoder and older etcd builds write them).
 
 from __future__ import annotations
 
+import math
 import re
 
-_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,  # U+00B5 MICRO SIGN (Go's spelling)
-    "μs": 1e-6,  # U+03BC GREEK SMALL LETTER MU
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-    "w": 604800.0,
-    "y": 31536000.0,
-}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w|y)")
-_WHOLE = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h|d|w|y))+")
+# Units below a second shift the decimal exponent, so that `10.198201ms` gives 0.010198201 exactly
+# as written (multiplying by 1e-3, which has no exact binary form, would not); others multiply.
+_EXPONENTS = {"ns": "e-9", "us": "e-6", "µs": "e-6", "μs": "e-6", "ms": "e-3"}
+_FACTORS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+_NUM = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_PART = re.compile(rf"({_NUM})(ns|us|µs|μs|ms|s|m|h|d|w|y)")
+_WHOLE = re.compile(rf"(?:{_NUM}(?:ns|us|µs|μs|ms|s|m|h|d|w|y))+")
+_NUMBER = re.compile(rf"{_NUM}(?:[eE][+-]?[0-9]+)?")
 
 
 def parse_duration(text: str | float | int) -> float:
     """Parse `1m2.5s`, `416.079µs`, `30s`, `0`, `0.25` or a number into seconds.
 
-    Raises ValueError quoting the input when it is not a duration.
+    Raises ValueError quoting the input when it is not a duration (also NaN and infinities).
     """
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, int | float):
-        if text != text or text < 0:  # NaN or negative
+        if not math.isfinite(text) or text < 0:
             raise ValueError(f"not a duration: {text!r}")
         return float(text)
     s = text.strip()
     sign = 1.0
-    if s[:1] in "+-" and s:
+    if s and s[0] in "+-":
         sign = -1.0 if s[0] == "-" else 1.0
         s = s[1:]
     if not s:
         raise ValueError(f"not a duration: {text!r}")
-    try:
+    single = _PART.fullmatch(s)  # the common case: one unit, e.g. 1.100583416s or 304ms
+    if single is not None:
+        return sign * _seconds(single.group(1), single.group(2))
+    if _NUMBER.fullmatch(s) is not None:
         value = float(s)
-    except ValueError:
-        pass
-    else:
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueError(f"not a duration: {text!r}")
         return sign * value
     if _WHOLE.fullmatch(s) is None:
         raise ValueError(f"not a duration: {text!r}")
-    return sign * sum(float(num) * _UNITS[unit] for num, unit in _PART.findall(s))
+    return sign * sum(_seconds(num, unit) for num, unit in _PART.findall(s))
+
+
+def _seconds(number: str, unit: str) -> float:
+    exponent = _EXPONENTS.get(unit)
+    if exponent is not None:
+        return float(number + exponent)
+    return float(number) * _FACTORS[unit]
 
 
 def format_duration(seconds: float) -> str:

@@ -246,7 +246,10 @@ class ParseSettings(_Common):
         default_factory=lambda: ["-"], description="Log files (.gz too), or - for stdin."
     )
     output: Literal["summary", "json", "events"] = Field(
-        "summary", description="summary (a table), json (the summary as JSON), events (JSON Lines)."
+        "summary",
+        description="summary (a table; p50/p90/p99 estimated within 1 % from a log-bucketed "
+        "histogram of bounded size, max exact), json (the summary as JSON), events (JSON Lines, "
+        "one object per recognised event).",
     )
 
 

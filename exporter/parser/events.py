@@ -1,0 +1,104 @@
+"""Building Events, shared by the zap and the text formats. Pure.
+
+`Unparsed`/`UNPARSED` mark a line that is not an etcd log line at all. A format parser that finds
+a known message with a field of the wrong type raises `BadLine` (a ValueError), which
+`parse_line` turns into UNPARSED.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Final, final
+
+from exporter.durations import parse_duration
+from exporter.model import Event, EventKind
+from exporter.parser.request import is_read_only, operation_of, resource_of
+
+
+@final
+class Unparsed:
+    """Type of the UNPARSED sentinel: the line is not an etcd log line."""
+
+    _instance: Unparsed | None = None
+
+    def __new__(cls) -> Unparsed:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNPARSED"
+
+    def __reduce__(self) -> str:
+        return "UNPARSED"
+
+
+UNPARSED: Final = Unparsed()
+
+Result = Event | None | Unparsed
+
+
+class BadLine(ValueError):
+    """A known message whose fields do not have the expected types."""
+
+
+def duration(value: object) -> float:
+    """A duration field (Go string or number of seconds) → finite seconds ≥ 0, else BadLine."""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise BadLine(f"not a duration: {value!r}")
+    try:
+        seconds = parse_duration(value)
+    except ValueError as err:
+        raise BadLine(str(err)) from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise BadLine(f"not a duration: {value!r}")
+    return seconds
+
+
+def optional_duration(value: object) -> float | None:
+    """Like `duration`, but None stays None."""
+    return None if value is None else duration(value)
+
+
+def optional_text(value: object) -> str | None:
+    """A string field, None when absent, BadLine for any other type."""
+    if value is None or isinstance(value, str):
+        return value
+    raise BadLine(f"not a string: {value!r}")
+
+
+def simple(
+    kind: EventKind,
+    time: datetime | None,
+    *,
+    took: float | None = None,
+    expected: float | None = None,
+    error: str | None = None,
+) -> Event:
+    """An event of any kind but slow_request."""
+    return Event(
+        kind=kind, time=time, duration_seconds=took, expected_seconds=expected, error=error or None
+    )
+
+
+def slow_request(
+    time: datetime | None,
+    *,
+    took: float,
+    expected: float | None,
+    prefix: str,
+    request: str,
+    error: str | None,
+) -> Event:
+    """A slow_request event; operation, read_only and resource come from prefix and request."""
+    return Event(
+        kind=EventKind.SLOW_REQUEST,
+        time=time,
+        duration_seconds=took,
+        operation=operation_of(prefix, request),
+        read_only=is_read_only(prefix),
+        resource=resource_of(request),
+        error=error or None,
+        expected_seconds=expected,
+    )

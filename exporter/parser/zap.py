@@ -1,0 +1,174 @@
+"""zap lines: JSON (etcd 3.4 `--logger zap`, 3.5, 3.6) and 3.6's console format. Pure.
+
+JSON: `{"level":"warn","ts":…,["logger":"raft",]"caller":"…","msg":"…",<fields>}`; zap writes
+the keys in this order, which the fast path relies on: a line whose head has that shape and whose
+`msg` is not one we look for is an etcd line of no interest, decided without `json.loads` (the
+closing brace is checked too, so a truncated line is still UNPARSED). Any other shape takes the
+slow path and is fully validated.
+
+Console (3.6 `--log-format console`): `ts<TAB>level<TAB>[logger<TAB>]caller<TAB>msg[<TAB>{json}]`.
+
+Messages are matched exactly (catalog M1–M10 of the reference), never by substring:
+`waiting for ReadIndex response took too long, retrying` is a read-index retry, not a slow request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+from exporter.model import EventKind
+from exporter.parser.events import (
+    UNPARSED,
+    BadLine,
+    Result,
+    duration,
+    optional_duration,
+    optional_text,
+    simple,
+    slow_request,
+)
+from exporter.parser.times import iso_time, zap_time
+
+Fields = Mapping[str, object]
+Handler = Callable[[Fields, str, datetime | None], Result]
+
+_HEAD = re.compile(
+    r'\{"level":"[a-z]+","ts":(?:"[^"\\]*"|-?\d[\d.eE+-]*),'
+    r'(?:"logger":"[^"\\]*",)?(?:"caller":"[^"\\]*",)?"msg":"([^"\\]*)"',
+    re.ASCII,
+)
+_TRACE = re.compile(r"trace\[\d+\] \S", re.ASCII)
+_LEADER = re.compile(
+    r"raft\.node: [0-9a-f]+ (?:elected leader [0-9a-f]+|changed leader from [0-9a-f]+ to "
+    r"[0-9a-f]+) at term \d+",
+    re.ASCII,
+)
+PREFIXES = ("trace[", "raft.node: ")
+_LEVELS = frozenset({"debug", "info", "warn", "error", "dpanic", "panic", "fatal"})
+
+
+def _apply(f: Fields, level: str, time: datetime | None) -> Result:
+    return slow_request(
+        time,
+        took=duration(f.get("took")),
+        expected=optional_duration(f.get("expected-duration")),
+        prefix=optional_text(f.get("prefix")) or "",
+        request=optional_text(f.get("request")) or "",
+        error=optional_text(f.get("error")),
+    )
+
+
+def _timed(kind: EventKind, took: str | None, expected: str | None = None) -> Handler:
+    """A handler for a message whose duration and threshold are the named fields."""
+
+    def handle(f: Fields, level: str, time: datetime | None) -> Result:
+        return simple(
+            kind,
+            time,
+            took=duration(f.get(took)) if took else None,
+            expected=optional_duration(f.get(expected)) if expected else None,
+            error=optional_text(f.get("error")),
+        )
+
+    return handle
+
+
+def _request_stats(f: Fields, level: str, time: datetime | None) -> Result:
+    if level != "warn":  # logged at debug below the 300 ms threshold
+        return None
+    return simple(EventKind.SLOW_GRPC_REQUEST, time, took=duration(f.get("time spent")))
+
+
+def _dropped(f: Fields, level: str, time: datetime | None) -> Result:
+    return simple(EventKind.RAFT_MESSAGE_DROPPED, time)
+
+
+HANDLERS: dict[str, Handler] = {
+    "apply request took too long": _apply,
+    "slow fdatasync": _timed(EventKind.SLOW_FDATASYNC, "took", "expected-duration"),
+    "leader failed to send out heartbeat on time; took too long, leader is overloaded likely "
+    "from slow disk": _timed(EventKind.HEARTBEAT_LATE, "exceeded-duration", "expected-duration"),
+    "waiting for ReadIndex response took too long, retrying": _timed(
+        EventKind.READ_INDEX_RETRY, None, "retry-timeout"
+    ),
+    "timed out waiting for read index response (local node might have slow network)": _timed(
+        EventKind.READ_INDEX_TIMEOUT, None, "timeout"
+    ),
+    "ignored out-of-date read index response; local node read indexes queueing up and waiting "
+    "to be in sync with leader": _timed(EventKind.READ_INDEX_OUT_OF_DATE, None),
+    "request stats": _request_stats,
+    "prober detected unhealthy status": _timed(EventKind.PEER_UNHEALTHY, None),
+    "prober found high clock drift": _timed(EventKind.CLOCK_DRIFT, "clock-drift"),
+    "snapshotting taking too long to transfer": _timed(EventKind.SNAPSHOT_TRANSFER_SLOW, "taking"),
+    "dropped internal Raft message since sending buffer is full (overloaded network)": _dropped,
+    "dropped Raft message since sending buffer is full (overloaded network)": _dropped,
+    "dropped internal Raft message since receiving buffer is full (overloaded network)": _dropped,
+    "dropped Raft message since receiving buffer is full (overloaded network)": _dropped,
+}
+
+_trace_handler = _timed(EventKind.SLOW_TRACE, "duration")
+
+
+def _leader(f: Fields, level: str, time: datetime | None) -> Result:
+    return simple(EventKind.LEADER_CHANGE, time)
+
+
+def _ignore(f: Fields, level: str, time: datetime | None) -> Result:
+    return None
+
+
+def handler_for(msg: str) -> Handler | None:
+    """The handler of a zap message, or None for a message of no interest."""
+    handler = HANDLERS.get(msg)
+    if handler is not None:
+        return handler
+    if msg.startswith("trace[") and _TRACE.match(msg):
+        return _trace_handler
+    if msg.startswith("raft.node: "):
+        # "lost leader" is followed by "elected leader" on the same member: count only the latter.
+        return _leader if _LEADER.fullmatch(msg) else _ignore
+    return None
+
+
+def is_interesting(msg: str) -> bool:
+    """Cheap test on the raw `msg`: could the line be an event?"""
+    return msg in HANDLERS or msg.startswith(PREFIXES)
+
+
+def parse_json(text: str) -> Result:
+    """One zap JSON line (no kubelet prefix)."""
+    m = _HEAD.match(text)
+    if m is not None and not is_interesting(m.group(1)):
+        return None if text.endswith("}") or text.rstrip().endswith("}") else UNPARSED
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        return UNPARSED
+    if not isinstance(obj, dict):
+        return UNPARSED
+    msg, level, ts = obj.get("msg"), obj.get("level"), obj.get("ts")
+    if not isinstance(msg, str) or not isinstance(level, str) or isinstance(ts, dict | list | bool):
+        return UNPARSED
+    handler = handler_for(msg)
+    if handler is None:
+        return None
+    return handler(obj, level, zap_time(ts))
+
+
+def parse_console(text: str) -> Result:
+    """One zap console line: tab-separated, fields as JSON in the last column."""
+    parts = text.split("\t")
+    if len(parts) < 3 or parts[1].lower() not in _LEVELS:
+        return UNPARSED
+    fields_text = parts.pop() if len(parts) > 3 and parts[-1].startswith(("{", "[")) else None
+    handler = handler_for(parts[-1])
+    if handler is None:
+        iso_time(parts[0])
+        return None
+    fields = json.loads(fields_text) if fields_text else {}
+    if not isinstance(fields, dict):
+        raise BadLine("console fields are not an object")
+    return handler(fields, parts[1].lower(), iso_time(parts[0]))

@@ -1,0 +1,86 @@
+"""Go and Prometheus durations → seconds."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exporter.durations import format_duration, parse_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("13.95374909s", 13.95374909),
+        ("416.079µs", 0.000416079),  # U+00B5, as Go writes it
+        ("416.079μs", 0.000416079),  # U+03BC
+        ("416.079us", 0.000416079),
+        ("10.198201ms", 0.010198201),
+        ("304ms", 0.304),
+        ("1m29.239296422s", 89.239296422),
+        ("1m2.5s", 62.5),
+        ("1h2m3.5s", 3723.5),
+        ("8m0.640985013s", 480.640985013),
+        ("250ns", 250e-9),
+        ("0s", 0.0),
+        ("0", 0.0),
+        ("0.25", 0.25),
+        ("1e3", 1000.0),
+        (".5s", 0.5),
+        ("2d", 172800.0),
+        ("1w", 604800.0),
+        (" 30s ", 30.0),
+        ("-1.5s", -1.5),
+        (0.101501094, 0.101501094),
+        (3, 3.0),
+    ],
+)
+def test_parses(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds, rel=1e-12, abs=1e-15)
+
+
+def test_sub_second_units_are_exact_as_written() -> None:
+    # Multiplying by 1e-3 would give 0.010198200999999999.
+    assert parse_duration("10.198201ms") == 0.010198201
+    assert parse_duration("416.079µs") == 0.000416079
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", " ", "s", "ms", "1.2.3s", "1x", "abc", "1_0", "٣s", "inf", "nan", "1e400", "--1s", "1s2"],
+)
+def test_rejects_strings(bad: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(bad)
+
+
+@pytest.mark.parametrize("bad", [True, False, float("nan"), float("inf"), -1, -0.5])
+def test_rejects_numbers(bad: float) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(bad)
+
+
+@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=0, max_value=999_999))
+def test_go_style_composites(minutes: int, micros: int) -> None:
+    text = f"{minutes}m{micros}µs"
+    assert parse_duration(text) == pytest.approx(minutes * 60 + micros / 1e6)
+
+
+@given(st.text(max_size=30))
+def test_never_raises_anything_but_value_error(text: str) -> None:
+    try:
+        value = parse_duration(text)
+    except ValueError:
+        return
+    assert math.isfinite(value)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.000412, "412µs"), (0.0132, "13.2ms"), (1.25, "1.25s"), (123.0, "2m3s")],
+)
+def test_format(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
