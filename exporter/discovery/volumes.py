@@ -1,0 +1,165 @@
+"""Pod → PVC → PV → StorageClass, and the Etcd resource's expected class. Pure.
+
+The caches are the informers' dictionaries (kept current by watches); `VolumeResolver` only
+reads them. The StorageClass of a claim is, in order: the claim's `storageClassName`; when that
+is unset, the bound PV's class; when that is unset too, the cluster's default class (annotation
+`storageclass.kubernetes.io/is-default-class: "true"`) — exactly how an etcd whose Etcd resource
+named no class ended up on the default HDD class in the incident this exporter exists for. An
+explicitly empty `storageClassName` means "no class" and stays empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.discovery.disk_class import classify
+from exporter.model import Volume
+
+JSON = dict[str, Any]
+
+DEFAULT_CLASS_ANNOTATIONS: tuple[str, ...] = (
+    "storageclass.kubernetes.io/is-default-class",
+    "storageclass.beta.kubernetes.io/is-default-class",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimInfo:
+    """A PVC: its class (None when unset) and bound volume."""
+
+    namespace: str
+    name: str
+    storage_class: str | None
+    volume_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PVInfo:
+    """A PV: its class and CSI driver (the provisioner when the class is gone)."""
+
+    name: str
+    storage_class: str
+    driver: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClassInfo:
+    """A StorageClass."""
+
+    name: str
+    provisioner: str
+    parameters: tuple[tuple[str, str], ...]
+    default: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdInfo:
+    """A druid Etcd resource: the class its volumes should be on ("" when it names none)."""
+
+    namespace: str
+    name: str
+    storage_class: str
+
+
+def _d(value: object) -> JSON:
+    return value if isinstance(value, dict) else {}
+
+
+def trim_claim(raw: JSON) -> ClaimInfo:
+    """PVC JSON → ClaimInfo."""
+    meta, spec = _d(raw.get("metadata")), _d(raw.get("spec"))
+    sc = spec.get("storageClassName")
+    return ClaimInfo(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        storage_class=None if sc is None else str(sc),
+        volume_name=str(spec.get("volumeName") or ""),
+    )
+
+
+def trim_pv(raw: JSON) -> PVInfo:
+    """PV JSON → PVInfo."""
+    spec = _d(raw.get("spec"))
+    return PVInfo(
+        name=str(_d(raw.get("metadata")).get("name", "")),
+        storage_class=str(spec.get("storageClassName") or ""),
+        driver=str(_d(spec.get("csi")).get("driver") or ""),
+    )
+
+
+def trim_class(raw: JSON) -> ClassInfo:
+    """StorageClass JSON → ClassInfo."""
+    meta = _d(raw.get("metadata"))
+    annotations = _d(meta.get("annotations"))
+    return ClassInfo(
+        name=str(meta.get("name", "")),
+        provisioner=str(raw.get("provisioner") or ""),
+        parameters=tuple(sorted((str(k), str(v)) for k, v in _d(raw.get("parameters")).items())),
+        default=any(
+            str(annotations.get(a, "")).lower() == "true" for a in DEFAULT_CLASS_ANNOTATIONS
+        ),
+    )
+
+
+def trim_etcd(raw: JSON) -> EtcdInfo:
+    """Etcd JSON → EtcdInfo."""
+    meta = _d(raw.get("metadata"))
+    return EtcdInfo(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        storage_class=str(_d(raw.get("spec")).get("storageClass") or ""),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeResolver:
+    """Reads the caches (keyed `namespace/name` for namespaced objects, `name` otherwise)."""
+
+    claims: Mapping[str, ClaimInfo]
+    volumes: Mapping[str, PVInfo]
+    classes: Mapping[str, ClassInfo]
+    etcds: Mapping[str, EtcdInfo]
+    overrides: Mapping[str, str]
+    expected: Mapping[str, str]  # etcd role → class, when no Etcd resource says
+
+    def default_class(self) -> str:
+        """Name of the cluster's default StorageClass ("" if none; the newest name if several)."""
+        defaults = sorted(c.name for c in self.classes.values() if c.default)
+        return defaults[-1] if defaults else ""
+
+    def expected_class(self, namespace: str, etcd: str) -> str:
+        """The Etcd resource's spec.storageClass, else the configured expectation for the role."""
+        info = self.etcds.get(f"{namespace}/{etcd}")
+        if info is not None and info.storage_class:
+            return info.storage_class
+        return self.expected.get(etcd, "")
+
+    def resolve(self, *, namespace: str, claim: str, etcd: str) -> Volume:
+        """The Volume labels of a pod's data claim."""
+        expected = self.expected_class(namespace, etcd)
+        pvc = self.claims.get(f"{namespace}/{claim}") if claim else None
+        if pvc is None:
+            return Volume(pvc=claim, expected_storage_class=expected)
+        pv = self.volumes.get(pvc.volume_name) if pvc.volume_name else None
+        name = pvc.storage_class
+        if name is None:
+            name = pv.storage_class if pv and pv.storage_class else self.default_class()
+        sc = self.classes.get(name) if name else None
+        provisioner = sc.provisioner if sc else (pv.driver if pv else "")
+        disk_type, disk_class = classify(
+            provisioner=provisioner,
+            parameters=dict(sc.parameters) if sc else {},
+            class_name=name,
+            overrides=self.overrides,
+        )
+        return Volume(
+            pvc=pvc.name,
+            pv=pvc.volume_name,
+            storage_class=name,
+            provisioner=provisioner,
+            disk_type=disk_type,
+            disk_class=disk_class,
+            expected_storage_class=expected,
+        )

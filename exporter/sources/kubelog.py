@@ -1,0 +1,218 @@
+"""Follow a pod's container log through the Kubernetes API, across cuts and restarts.
+
+`KubeLogFollower(spec, sink)` is the log source for `KubernetesLogSpec`. Each connection:
+
+1. GET the pod: when the container's ID changed since the last connection (a restart), read the
+   previous container's log once (`previous=true`) for the lines it wrote after the last one seen.
+2. Open `log?follow=true&timestamps=true&sinceSeconds=N` where N reaches back to the last line
+   seen (or to where following began) plus slack; a `Cursor` drops what was seen already.
+3. Read until the stream ends (container exit, API server timeout, a cut) or stays silent for
+   `inactivity_timeout` (the kubelet can stall a follow stream at log rotation), then reconnect
+   with backoff and jitter.
+
+Where following begins: `since` seconds before the exporter started (0: at its start), so a pod
+that appears later is read from its first line. The cursor outlives a restart of this task (same
+pod UID), so a crashed and restarted follower neither repeats nor skips lines. Lines longer than
+the sink's limit are delivered truncated and counted as unparsed by the sink; a partial line at a
+cut is dropped and read again after the reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aiohttp
+
+from exporter.kubeclient import PODS, KubeApi, KubeApiError, retry_delay
+from exporter.model import KubernetesLogSpec
+from exporter.parser import split_kubelet_prefix
+from exporter.sources.lines import LineSplitter, Sink
+from exporter.sources.resume import NS, Cursor, prefix_ns
+
+logger = logging.getLogger(__name__)
+
+STREAM_TIMEOUT = 24 * 3600.0  # a float: kubernetes.aio crashes on a (connect, read) tuple
+PREFIX_ROOM = 40  # the timestamp prefix on top of the sink's line limit
+SINCE_SLACK = 30
+CURSOR_TTL = 3600.0
+HEALTHY_STREAM = 10.0  # a stream that lived this long (or delivered a line) resets the backoff
+
+CursorKey = tuple[str, str, str]
+
+
+class _NotFollowable(Exception):
+    """The container does not run right now (restarting, pod replaced): retry later."""
+
+
+class KubeLogFollower:
+    """The `follow(spec, sink)` callable for Kubernetes pod logs."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        inactivity_timeout: float,
+        since: float = 0.0,
+        started_at_ns: int | None = None,
+        stream_timeout: float = STREAM_TIMEOUT,
+        reconnect_delay: float = 0.25,
+    ) -> None:
+        self._api = api
+        self._reconnect_delay = reconnect_delay
+        self._inactivity = inactivity_timeout
+        self._stream_timeout = float(stream_timeout)
+        start = time.time_ns() if started_at_ns is None else started_at_ns
+        self._floor_ns = start - int(since * NS)
+        self._cursors: dict[CursorKey, Cursor] = {}
+
+    async def __call__(self, spec: KubernetesLogSpec, sink: Sink) -> None:
+        """Follow until cancelled. API and stream errors are retried here; anything else is a
+        bug and propagates to the supervisor, which restarts the task (the cursor survives)."""
+        cursor = self._cursor(spec)
+        where = {"namespace": spec.namespace, "pod": spec.pod, "container": spec.container}
+        attempt = 0
+        try:
+            while True:
+                started, seen = time.monotonic(), cursor.last_ns
+                try:
+                    await self._check_container(spec, cursor, sink)
+                    await self._follow_once(spec, cursor, sink)
+                except _NotFollowable as why:
+                    logger.debug("Log not followable yet", extra={**where, "reason": str(why)})
+                except KubeApiError as err:
+                    _log_api_error(err, where)
+                except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as err:
+                    logger.debug("Log stream ended", extra={**where, "err": repr(err)})
+                sink.connected(False)
+                healthy = cursor.last_ns != seen or time.monotonic() - started > HEALTHY_STREAM
+                attempt = 0 if healthy else attempt + 1
+                await asyncio.sleep(
+                    retry_delay(attempt, initial=self._reconnect_delay, maximum=30.0)
+                )
+        finally:
+            cursor.idle_since = time.monotonic()
+
+    def _cursor(self, spec: KubernetesLogSpec) -> Cursor:
+        now = time.monotonic()
+        for key in [
+            k for k, c in self._cursors.items() if c.idle_since and now - c.idle_since > CURSOR_TTL
+        ]:
+            del self._cursors[key]
+        key = (spec.namespace, spec.pod, spec.uid)
+        cursor = self._cursors.get(key)
+        if cursor is None:
+            cursor = self._cursors[key] = Cursor(floor_ns=self._floor_ns)
+        cursor.idle_since = None
+        return cursor
+
+    async def _check_container(self, spec: KubernetesLogSpec, cursor: Cursor, sink: Sink) -> None:
+        try:
+            pod = await self._api.get(PODS, spec.pod, namespace=spec.namespace)
+        except KubeApiError as err:
+            if err.denied:  # no `get pods`: follow without restart detection
+                return
+            raise
+        uid = str((pod.get("metadata") or {}).get("uid", ""))
+        if spec.uid and uid != spec.uid:
+            raise _NotFollowable("pod replaced")
+        status = _container_status(pod, spec.container)
+        cid = str(status.get("containerID") or "")
+        if "running" not in (status.get("state") or {}):
+            raise _NotFollowable("container not running")
+        if cursor.container_id and cid and cid != cursor.container_id:
+            try:
+                await self._read_previous(spec, cursor, sink)
+            except KubeApiError as err:
+                if err.denied or err.status == 0:
+                    raise  # counted and retried like any denied or failed call
+                logger.info(  # 400/404: the kubelet no longer has it (several restarts)
+                    "Previous container log not readable",
+                    extra={"namespace": spec.namespace, "pod": spec.pod, "err": err.message},
+                )
+        cursor.container_id = cid or cursor.container_id
+
+    async def _read_previous(self, spec: KubernetesLogSpec, cursor: Cursor, sink: Sink) -> None:
+        """The tail the previous container wrote after our last line (read once)."""
+        cursor.resume()
+        resp = await self._api.open_log(
+            namespace=spec.namespace,
+            pod=spec.pod,
+            container=spec.container,
+            since_seconds=cursor.since_seconds(time.time_ns(), slack=SINCE_SLACK),
+            previous=True,
+            follow=False,
+            timeout=self._api.request_timeout,
+        )
+        try:
+            await self._pump(resp, cursor, sink, inactivity=self._api.request_timeout)
+        finally:
+            resp.release()
+        logger.info(
+            "Read the previous container's log after a restart",
+            extra={"namespace": spec.namespace, "pod": spec.pod, "container": spec.container},
+        )
+
+    async def _follow_once(self, spec: KubernetesLogSpec, cursor: Cursor, sink: Sink) -> None:
+        cursor.resume()
+        resp = await self._api.open_log(
+            namespace=spec.namespace,
+            pod=spec.pod,
+            container=spec.container,
+            since_seconds=cursor.since_seconds(time.time_ns(), slack=SINCE_SLACK),
+            follow=True,
+            timeout=self._stream_timeout,
+        )
+        sink.connected(True)
+        if cursor.opened:
+            sink.reconnected()
+        cursor.opened = True
+        try:
+            await self._pump(resp, cursor, sink, inactivity=self._inactivity)
+        except TimeoutError:
+            where = {"namespace": spec.namespace, "pod": spec.pod}
+            logger.info("Log stream silent, reopening", extra=where)
+        finally:
+            resp.release()
+
+    async def _pump(
+        self, resp: aiohttp.ClientResponse, cursor: Cursor, sink: Sink, *, inactivity: float
+    ) -> None:
+        """Deliver lines until the response ends; a partial last line is dropped."""
+        splitter = LineSplitter(max_line_bytes=sink.max_line_bytes + PREFIX_ROOM, cri=False)
+        content = resp.content
+        while True:
+            async with asyncio.timeout(inactivity):
+                chunk = await content.readany()
+            if not chunk:
+                return
+            for line in splitter.push(chunk):
+                deliver(line, cursor, sink)
+
+
+def deliver(line: str, cursor: Cursor, sink: Sink) -> bool:
+    """Hand one `<timestamp> <text>` line to the sink unless the cursor has seen it."""
+    prefix, text = split_kubelet_prefix(line)
+    ts = prefix_ns(prefix) if prefix is not None else None
+    if ts is not None and not cursor.accept(ts, text):
+        return False
+    sink.feed(line)
+    return True
+
+
+def _container_status(pod: dict[str, Any], container: str) -> dict[str, Any]:
+    for st in (pod.get("status") or {}).get("containerStatuses") or []:
+        if isinstance(st, dict) and st.get("name") == container:
+            return st
+    return {}
+
+
+def _log_api_error(err: KubeApiError, where: dict[str, str]) -> None:
+    if err.denied:
+        return  # logged once, with the permission to grant, by the client's error log
+    if err.not_found:
+        logger.debug("Pod gone", extra=where)
+        return
+    logger.warning("Log stream failed", extra={**where, "code": err.status, "err": err.message})

@@ -1,0 +1,258 @@
+"""Pod log following against the emulator: exactly-once across cuts, stalls, restarts, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from exporter.kubeclient import KubeApi
+from exporter.model import KubernetesLogSpec
+from exporter.parser import split_kubelet_prefix
+from exporter.sources.kubelog import KubeLogFollower
+from tests.kube.client import eventually, kube_api
+from tests.kube.fixtures import kube_fixture  # noqa: F401
+from tests.kube.scenario import add_classes, add_member
+from tests.kube.server import KubeEmulator
+
+pytestmark = pytest.mark.timeout(90)
+
+NS, POD = "shoot--p1--a", "etcd-main-0"
+ZAP = (
+    '{"level":"warn","ts":"2026-11-21T05:21:06.125Z","caller":"wal/wal.go:802",'
+    '"msg":"slow fdatasync","took":"1.100583416s","expected-duration":"1s"}'
+)
+
+
+@dataclass
+class RecordingSink:
+    """A Sink that keeps what it is told."""
+
+    max_line_bytes: int = 64 * 1024
+    lines: list[str] = field(default_factory=list)
+    ups: list[bool] = field(default_factory=list)
+    reconnects: int = 0
+
+    def feed(self, line: str) -> None:
+        self.lines.append(line)
+
+    def connected(self, up: bool) -> None:
+        self.ups.append(up)
+
+    def reconnected(self) -> None:
+        self.reconnects += 1
+
+    @property
+    def texts(self) -> list[str]:
+        return [split_kubelet_prefix(line)[1] for line in self.lines]
+
+    async def until(self, n: int, seconds: float = 20.0) -> None:
+        await eventually(lambda: len(self.lines) >= n, seconds=seconds, interval=0.02)
+
+
+@contextlib.asynccontextmanager
+async def following(
+    api: KubeApi, sink: RecordingSink, **kwargs: float
+) -> AsyncIterator[KubeLogFollower]:
+    options = {"inactivity_timeout": 30.0, "reconnect_delay": 0.02} | kwargs
+    follower = KubeLogFollower(api, **options)  # type: ignore[arg-type]
+    spec = KubernetesLogSpec(namespace=NS, pod=POD, container="etcd")
+    task = asyncio.create_task(follower(spec, sink))
+    try:
+        yield follower
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def member(kube: KubeEmulator) -> None:
+    add_classes(kube)
+    add_member(kube, namespace=NS, etcd="etcd-main", pod_ip="127.0.0.2")
+
+
+async def test_starts_at_now_and_follows_in_order(kube: KubeEmulator) -> None:
+    member(kube)
+    kube.append_log(NS, POD, ["before start 1", "before start 2"])
+    await asyncio.sleep(0.01)
+    sink = RecordingSink()
+    async with kube_api(kube) as api, following(api, sink):
+        await asyncio.sleep(0.3)
+        kube.append_log(NS, POD, [f"line {i}" for i in range(50)] + [ZAP])
+        await sink.until(51)
+        await asyncio.sleep(0.2)
+    assert sink.texts == [f"line {i}" for i in range(50)] + [ZAP]
+    assert sink.lines[0][:4].isdigit()  # the kubelet prefix is kept for the parser
+    assert sink.ups[0] is True
+
+
+async def test_since_reads_the_recent_past(kube: KubeEmulator) -> None:
+    member(kube)
+    kube.append_log(NS, POD, ["recent 1", "recent 2"])
+    sink = RecordingSink()
+    async with kube_api(kube) as api, following(api, sink, since=60.0):
+        await sink.until(2)
+    assert sink.texts == ["recent 1", "recent 2"]
+
+
+@pytest.mark.slow
+async def test_hundred_random_cuts_lose_and_repeat_nothing(kube: KubeEmulator) -> None:
+    member(kube)
+    rng = random.Random(11)
+    sink = RecordingSink()
+    fed: list[str] = []
+    async with kube_api(kube) as api, following(api, sink):
+        await asyncio.sleep(0.3)
+        for round_ in range(100):
+            batch = [
+                ZAP
+                if rng.random() < 0.3
+                else f"round {round_} line {i} " + "x" * rng.randint(0, 3000)
+                for i in range(rng.randint(1, 12))
+            ]
+            kube.append_log(NS, POD, batch)
+            fed.extend(batch)
+            await asyncio.sleep(rng.uniform(0.0, 0.03))
+            kube.cut_streams()
+            await asyncio.sleep(rng.uniform(0.0, 0.03))
+        await sink.until(len(fed), seconds=40)
+        await asyncio.sleep(0.5)
+    assert sink.texts == fed
+    assert sink.reconnects >= 50
+    assert kube.cuts["mid_line"] >= 20, kube.cuts
+
+
+async def test_inactivity_timeout_recovers_a_stalled_stream(kube: KubeEmulator) -> None:
+    member(kube)
+    sink = RecordingSink()
+    async with kube_api(kube) as api, following(api, sink, inactivity_timeout=0.5):
+        await asyncio.sleep(0.3)
+        kube.append_log(NS, POD, ["a"])
+        await sink.until(1)
+        kube.stall_streams(NS, POD)
+        kube.append_log(NS, POD, ["b", "c"])
+        await sink.until(3, seconds=10)
+    assert sink.texts == ["a", "b", "c"]
+    assert sink.reconnects >= 1
+
+
+async def test_restart_reads_the_previous_tail_once(kube: KubeEmulator) -> None:
+    member(kube)
+    sink = RecordingSink()
+    async with kube_api(kube) as api, following(api, sink, inactivity_timeout=0.5):
+        await asyncio.sleep(0.3)
+        kube.append_log(NS, POD, ["old 1"])
+        await sink.until(1)
+        # The stream stalls, the container writes its crash tail and restarts.
+        kube.stall_streams(NS, POD)
+        kube.append_log(NS, POD, ["old 2 (crash tail)", "old 3 (crash tail)"])
+        kube.restart_container(NS, POD)
+        kube.append_log(NS, POD, ["new 1", "new 2"])
+        await sink.until(5, seconds=10)
+        # A second restart while connected: the stream ends, the previous log adds nothing.
+        kube.restart_container(NS, POD)
+        kube.append_log(NS, POD, ["newer 1"])
+        await sink.until(6, seconds=10)
+        await asyncio.sleep(0.3)
+    assert sink.texts == [
+        "old 1",
+        "old 2 (crash tail)",
+        "old 3 (crash tail)",
+        "new 1",
+        "new 2",
+        "newer 1",
+    ]
+    assert kube.count_requests(f"/pods/{POD}/log", previous="true") == 2
+
+
+async def test_overlong_line_is_truncated_not_fatal(kube: KubeEmulator) -> None:
+    member(kube)
+    sink = RecordingSink(max_line_bytes=4096)
+    async with kube_api(kube) as api, following(api, sink):
+        await asyncio.sleep(0.3)
+        kube.append_log(NS, POD, ["short", "y" * (3 * 1024 * 1024), "after"])
+        await sink.until(3)
+    assert sink.texts[0] == "short"
+    assert sink.texts[2] == "after"
+    assert 4096 < len(sink.lines[1]) <= 4096 + 64
+    assert set(sink.texts[1]) == {"y"}
+
+
+async def test_denied_log_keeps_retrying_and_is_counted(
+    kube: KubeEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    member(kube)
+    kube.deny("pods/log", verb="get", namespace=NS)
+    errors: Counter[tuple[str, str, str]] = Counter()
+    caplog.set_level(logging.INFO)
+    sink = RecordingSink()
+    async with kube_api(kube, errors=errors) as api, following(api, sink):
+        await eventually(lambda: errors[("pods/log", "get", "403")] >= 3, seconds=10)
+        kube.allow("pods/log", verb="get", namespace=NS)
+        await asyncio.sleep(1.5)
+        kube.append_log(NS, POD, ["allowed now"])
+        await sink.until(1, seconds=40)
+    denied = [r for r in caplog.records if r.getMessage().startswith("Kubernetes API denied")]
+    assert len(denied) == 1
+    assert (denied[0].verb, denied[0].resource, denied[0].namespace) == ("get", "pods/log", NS)  # type: ignore[attr-defined]
+
+
+async def test_task_restart_resumes_without_repeats(kube: KubeEmulator) -> None:
+    member(kube)
+    sink = RecordingSink()
+    async with kube_api(kube) as api:
+        follower = KubeLogFollower(api, inactivity_timeout=30.0, reconnect_delay=0.02)
+        spec = KubernetesLogSpec(namespace=NS, pod=POD, container="etcd")
+        for round_ in range(3):
+            task = asyncio.create_task(follower(spec, sink))
+            await asyncio.sleep(0.3)
+            kube.append_log(NS, POD, [f"r{round_}"])
+            await sink.until(round_ + 1)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            kube.append_log(NS, POD, [f"between {round_}"])
+        task = asyncio.create_task(follower(spec, sink))
+        await sink.until(6)
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert sink.texts == ["r0", "between 0", "r1", "between 1", "r2", "between 2"]
+
+
+async def test_deleted_pod_does_not_crash_the_follower(kube: KubeEmulator) -> None:
+    member(kube)
+    sink = RecordingSink()
+    async with kube_api(kube) as api, following(api, sink) as _:
+        await asyncio.sleep(0.3)
+        kube.delete_pod(NS, POD)
+        await asyncio.sleep(0.5)
+        assert sink.ups[-1] is False
+
+
+async def test_unreadable_previous_log_does_not_block_following(kube: KubeEmulator) -> None:
+    member(kube)
+    sink = RecordingSink()
+    async with kube_api(kube) as api, following(api, sink):
+        await asyncio.sleep(0.3)
+        kube.append_log(NS, POD, ["one"])
+        await sink.until(1)
+
+        def new_container(obj: dict) -> None:  # type: ignore[type-arg]
+            obj["status"]["containerStatuses"][0]["containerID"] = "containerd://other"
+
+        # The status names a new container, but the kubelet has no previous log (400).
+        kube.store.modify("pods", (NS, POD), new_container)
+        kube.cut_streams()
+        await asyncio.sleep(0.3)
+        kube.append_log(NS, POD, ["two"])
+        await sink.until(2)
+    assert sink.texts == ["one", "two"]
+    assert kube.count_requests(f"/pods/{POD}/log", previous="true") == 1

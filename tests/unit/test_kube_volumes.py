@@ -1,0 +1,216 @@
+"""Pod → PVC → PV → StorageClass resolution and the pod fields discovery reads (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from exporter.discovery.pods import data_claim, pod_info
+from exporter.discovery.volumes import (
+    ClaimInfo,
+    ClassInfo,
+    EtcdInfo,
+    PVInfo,
+    VolumeResolver,
+    trim_claim,
+    trim_class,
+    trim_etcd,
+    trim_pv,
+)
+from tests.kube import objects
+
+NS = "shoot--p1--a"
+CLASSES = {
+    "gardener.cloud-fast": ClassInfo(
+        "gardener.cloud-fast", "pd.csi.storage.gke.io", (("type", "pd-ssd"),), False
+    ),
+    "standard": ClassInfo("standard", "kubernetes.io/gce-pd", (("type", "pd-standard"),), True),
+}
+
+
+def resolver(
+    claims: dict[str, ClaimInfo],
+    volumes: dict[str, PVInfo] | None = None,
+    *,
+    classes: dict[str, ClassInfo] | None = None,
+    etcds: dict[str, EtcdInfo] | None = None,
+    overrides: dict[str, str] | None = None,
+    expected: dict[str, str] | None = None,
+) -> VolumeResolver:
+    return VolumeResolver(
+        claims=claims,
+        volumes=volumes or {},
+        classes=CLASSES if classes is None else classes,
+        etcds=etcds or {},
+        overrides=overrides or {},
+        expected=expected or {},
+    )
+
+
+def claim(name: str, storage_class: str | None, volume: str = "pv-1") -> dict[str, ClaimInfo]:
+    return {f"{NS}/{name}": ClaimInfo(NS, name, storage_class, volume)}
+
+
+def test_claim_class_wins() -> None:
+    vol = resolver(claim("c", "gardener.cloud-fast")).resolve(
+        namespace=NS, claim="c", etcd="etcd-main"
+    )
+    assert (vol.pvc, vol.pv, vol.storage_class) == ("c", "pv-1", "gardener.cloud-fast")
+    assert (vol.provisioner, vol.disk_type, vol.disk_class) == (
+        "pd.csi.storage.gke.io",
+        "pd-ssd",
+        "ssd",
+    )
+    assert vol.mismatch is None
+
+
+def test_unset_class_falls_back_to_pv_then_default() -> None:
+    pvs = {"pv-1": PVInfo("pv-1", "gardener.cloud-fast", "pd.csi.storage.gke.io")}
+    vol = resolver(claim("c", None), pvs).resolve(namespace=NS, claim="c", etcd="etcd-main")
+    assert vol.storage_class == "gardener.cloud-fast"
+    # No class on the claim nor the PV: the cluster default, the incident's mechanism.
+    vol = resolver(claim("c", None)).resolve(namespace=NS, claim="c", etcd="etcd-main")
+    assert (vol.storage_class, vol.disk_class) == ("standard", "hdd")
+
+
+def test_explicit_empty_class_means_no_class() -> None:
+    vol = resolver(claim("c", "")).resolve(namespace=NS, claim="c", etcd="etcd-main")
+    assert (vol.storage_class, vol.disk_class, vol.provisioner) == ("", "unknown", "")
+
+
+def test_deleted_class_uses_the_pv_driver() -> None:
+    pvs = {"pv-1": PVInfo("pv-1", "gone", "ebs.csi.aws.com")}
+    vol = resolver(claim("c", "gone"), pvs).resolve(namespace=NS, claim="c", etcd="etcd-main")
+    assert (vol.storage_class, vol.provisioner, vol.disk_class) == (
+        "gone",
+        "ebs.csi.aws.com",
+        "ssd",
+    )
+
+
+def test_expected_class_from_etcd_resource_then_settings() -> None:
+    etcds = {f"{NS}/etcd-main": EtcdInfo(NS, "etcd-main", "gardener.cloud-fast")}
+    r = resolver(claim("c", "standard"), etcds=etcds, expected={"etcd-events": "premium"})
+    vol = r.resolve(namespace=NS, claim="c", etcd="etcd-main")
+    assert (vol.expected_storage_class, vol.mismatch) == ("gardener.cloud-fast", True)
+    vol = r.resolve(namespace=NS, claim="c", etcd="etcd-events")
+    assert (vol.expected_storage_class, vol.mismatch) == ("premium", True)
+    # An Etcd resource naming no class defers to the settings.
+    etcds = {f"{NS}/etcd-main": EtcdInfo(NS, "etcd-main", "")}
+    r = resolver(claim("c", "standard"), etcds=etcds, expected={"etcd-main": "standard"})
+    assert r.resolve(namespace=NS, claim="c", etcd="etcd-main").mismatch is False
+
+
+def test_missing_claim_keeps_its_name() -> None:
+    vol = resolver({}).resolve(namespace=NS, claim="etcd-main-etcd-main-0", etcd="etcd-main")
+    assert (vol.pvc, vol.storage_class, vol.disk_class) == ("etcd-main-etcd-main-0", "", "unknown")
+
+
+def test_override_by_class_name() -> None:
+    r = resolver(claim("c", "standard"), overrides={"standard": "ssd"})
+    assert r.resolve(namespace=NS, claim="c", etcd="e").disk_class == "ssd"
+
+
+def test_several_default_classes_pick_one_deterministically() -> None:
+    classes = {**CLASSES, "zz": ClassInfo("zz", "ebs.csi.aws.com", (), True)}
+    assert resolver({}, classes=classes).default_class() == "zz"
+
+
+def test_trims_read_emulator_objects() -> None:
+    assert trim_claim(
+        objects.pvc(namespace=NS, name="c", volume="v", storage_class=None)
+    ) == ClaimInfo(NS, "c", None, "v")
+    pv = trim_pv(objects.pv(name="v", claim_namespace=NS, claim="c", storage_class="s", driver="d"))
+    assert pv == PVInfo("v", "s", "d")
+    sc = trim_class(
+        objects.storage_class(name="s", provisioner="p", parameters={"type": "x"}, default=True)
+    )
+    assert sc == ClassInfo("s", "p", (("type", "x"),), True)
+    assert trim_etcd(
+        objects.etcd_resource(namespace=NS, name="etcd-main", storage_class=None)
+    ) == EtcdInfo(NS, "etcd-main", "")
+    assert trim_claim({}) == ClaimInfo("", "", None, "")
+
+
+def _pod(**kwargs: Any) -> dict[str, Any]:
+    return objects.etcd_pod(
+        namespace=NS,
+        name="etcd-main-0",
+        etcd="etcd-main",
+        pod_ip="10.0.0.1",
+        claim="data-claim",
+        **kwargs,
+    )
+
+
+def test_pod_info_reads_druid_pod() -> None:
+    info = pod_info(_pod(), container="etcd")
+    assert info.key == f"{NS}/etcd-main-0"
+    assert (info.pod_ip, info.phase, info.running, info.ready, info.restart_count) == (
+        "10.0.0.1", "Running", True, True, 0,
+    )  # fmt: skip
+    assert info.claim == "data-claim"
+    assert ("StatefulSet", "etcd-main") in info.owners
+    assert pod_info(_pod(ready=False), container="etcd").ready is False
+    assert pod_info(_pod(), container="nope").has_container is False
+
+
+def test_pod_info_survives_garbage() -> None:
+    info = pod_info({"metadata": "x", "spec": [], "status": None}, container="etcd")
+    assert (info.name, info.claim, info.running) == ("", "", False)
+
+
+def _spec(
+    mounts: list[dict[str, str]], volumes: list[dict[str, Any]], args: list[str]
+) -> dict[str, Any]:
+    return {
+        "containers": [{"name": "etcd", "args": args, "volumeMounts": mounts}],
+        "volumes": volumes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("mounts", "args", "expected"),
+    [
+        # --data-dir below a mount: the longest mount path holding it wins
+        (
+            [("data", "/var/lib/etcd"), ("other", "/var")],
+            ["--data-dir=/var/lib/etcd/member"],
+            "pvc-data",
+        ),
+        ([("data", "/srv")], ["--data-dir", "/srv"], "pvc-data"),
+        # Gardener's default data dir
+        ([("data", "/var/etcd/data")], [], "pvc-data"),
+        # no mount holds the data dir: the only PVC volume
+        ([], [], "pvc-only"),
+    ],
+)
+def test_data_claim(mounts: list[tuple[str, str]], args: list[str], expected: str) -> None:
+    volumes = [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "pvc-data"}},
+        {"name": "other", "persistentVolumeClaim": {"claimName": "pvc-other"}},
+    ]
+    if expected == "pvc-only":
+        volumes = [
+            {"name": "x", "persistentVolumeClaim": {"claimName": "pvc-only"}},
+            {"name": "c", "configMap": {}},
+        ]
+    spec = _spec([{"name": n, "mountPath": p} for n, p in mounts], volumes, args)
+    assert data_claim(spec, pod_name="p-0", container="etcd", data_volume=None) == expected
+
+
+def test_data_claim_configured_volume_and_ephemeral() -> None:
+    spec = _spec(
+        [],
+        [
+            {"name": "a", "persistentVolumeClaim": {"claimName": "A"}},
+            {"name": "b", "ephemeral": {}},
+        ],
+        [],
+    )
+    assert data_claim(spec, pod_name="p-0", container="etcd", data_volume="a") == "A"
+    assert data_claim(spec, pod_name="p-0", container="etcd", data_volume="b") == "p-0-b"
+    assert data_claim(spec, pod_name="p-0", container="etcd", data_volume="missing") == ""
+    # two PVC volumes and no mount to tell them apart: none
+    assert data_claim(spec, pod_name="p-0", container="etcd", data_volume=None) == ""
