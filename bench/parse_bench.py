@@ -8,8 +8,11 @@ N lines (default 1,000,000): about 2 % slow requests with varied operations and 
 - `mtail --one_shot` with a program counting the same two kinds (bench/etcd_slow.mtail);
 - `grep -c` for the two messages.
 
-Asserts that all three agree on the counts and prints lines/s and the ratios. Targets: at least
-10x mtail's throughput, and within 3x of `grep -c`.
+Asserts that all three agree on the counts and prints, for the best of `--runs` runs of each,
+wall time, lines/s, CPU time (user + system, children included) and the ratios. Targets: at least
+10x mtail's throughput, and within 3x of `grep -c`. The load average is printed before and after:
+other work on the machine slows every tool, and the parse command (two processes on a large
+file) more than single-threaded ones when a core is taken.
 
     python bench/parse_bench.py [--lines N] [--keep]
 """
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -138,44 +143,51 @@ def generate(path: Path, count: int, seed: int = 7) -> dict[str, int]:
     return counts
 
 
-def timed(argv: list[str]) -> tuple[float, str]:
-    """Run a command to completion; (wall seconds, stdout). Raises on a non-zero exit."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str]) -> tuple[float, float, str]:
+    """Run a command to completion; (wall seconds, CPU seconds, stdout). Raises on failure."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if done.returncode not in (0, 1):  # grep -c exits 1 when it counts nothing
         raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return elapsed, done.stdout
+    return elapsed, _children_cpu() - cpu, done.stdout
 
 
-def run_exporter(path: Path) -> tuple[float, int, int]:
-    """(seconds, slow requests, slow fdatasyncs) from `parse --output json`."""
-    elapsed, out = timed([sys.executable, "-m", "exporter", "parse", "--output", "json", str(path)])
+def run_exporter(path: Path) -> tuple[float, float, int, int]:
+    """(seconds, CPU seconds, slow requests, slow fdatasyncs) from `parse --output json`."""
+    argv = [sys.executable, "-m", "exporter", "parse", "--output", "json", str(path)]
+    elapsed, cpu, out = timed(argv)
     kinds = json.loads(out)["events_by_kind"]
-    return elapsed, kinds.get("slow_request", 0), kinds.get("slow_fdatasync", 0)
+    return elapsed, cpu, kinds.get("slow_request", 0), kinds.get("slow_fdatasync", 0)
 
 
-def run_mtail(path: Path, work: Path) -> tuple[float, int, int]:
-    """(seconds, slow requests, slow fdatasyncs) from `mtail --one_shot`."""
+def run_mtail(path: Path, work: Path) -> tuple[float, float, int, int]:
+    """(seconds, CPU seconds, slow requests, slow fdatasyncs) from `mtail --one_shot`."""
     progs = work / "progs"
     progs.mkdir(exist_ok=True)
     shutil.copy(MTAIL_PROGRAM, progs / MTAIL_PROGRAM.name)
     argv = ["mtail", "--one_shot", "--one_shot_format", "json", "--logtostderr"]
     argv += ["--progs", str(progs), "--logs", str(path)]
-    elapsed, out = timed(argv)
+    elapsed, cpu, out = timed(argv)
     metrics = json.loads(out)
 
     def value(name: str) -> int:
         return int(sum(point["Value"]["Value"] for point in metrics[name][0]["LabelValues"]))
 
-    return elapsed, value("etcd_slow_requests"), value("etcd_slow_fdatasyncs")
+    return elapsed, cpu, value("etcd_slow_requests"), value("etcd_slow_fdatasyncs")
 
 
-def run_grep(path: Path) -> tuple[float, int]:
-    """(seconds, lines with either message) from `grep -c -F`."""
+def run_grep(path: Path) -> tuple[float, float, int]:
+    """(seconds, CPU seconds, lines with either message) from `grep -c -F`."""
     argv = ["grep", "-c", "-F", "-e", SLOW_REQUEST_MSG, "-e", FDATASYNC_MSG, str(path)]
-    elapsed, out = timed(argv)
-    return elapsed, int(out.strip())
+    elapsed, cpu, out = timed(argv)
+    return elapsed, cpu, int(out.strip())
 
 
 def best_of(runs: int, fn: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:
@@ -199,21 +211,31 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _bench(work: Path, lines: int, runs: int) -> int:
     corpus = work / "etcd-zap.log"
     counts = generate(corpus, lines)
     size = corpus.stat().st_size
     print(f"corpus: {lines:,} lines, {size / 1e6:.0f} MB, {counts}")
-    ex_s, ex_req, ex_sync = best_of(runs, lambda: run_exporter(corpus))
-    mt_s, mt_req, mt_sync = best_of(runs, lambda: run_mtail(corpus, work))
-    gr_s, gr_total = best_of(runs, lambda: run_grep(corpus))
+    print(f"load average before: {_load()} ({os.cpu_count()} CPUs)")
+    ex_s, ex_cpu, ex_req, ex_sync = best_of(runs, lambda: run_exporter(corpus))
+    mt_s, mt_cpu, mt_req, mt_sync = best_of(runs, lambda: run_mtail(corpus, work))
+    gr_s, gr_cpu, gr_total = best_of(runs, lambda: run_grep(corpus))
+    print(f"load average after:  {_load()}")
     expected = (counts["request"], counts["fdatasync"])
     assert (ex_req, ex_sync) == expected, f"exporter counted {(ex_req, ex_sync)}, not {expected}"
     assert (mt_req, mt_sync) == expected, f"mtail counted {(mt_req, mt_sync)}, not {expected}"
     assert gr_total == sum(expected), f"grep counted {gr_total}, not {sum(expected)}"
-    rows = [("etcd-latency-exporter parse", ex_s), ("mtail --one_shot", mt_s), ("grep -c", gr_s)]
-    for name, seconds in rows:
-        print(f"{name:<28} {seconds:7.2f} s  {lines / seconds:>12,.0f} lines/s")
+    rows = [
+        ("etcd-latency-exporter parse", ex_s, ex_cpu),
+        ("mtail --one_shot", mt_s, mt_cpu),
+        ("grep -c", gr_s, gr_cpu),
+    ]
+    for name, seconds, cpu in rows:
+        print(f"{name:<28} {seconds:7.2f} s  {lines / seconds:>12,.0f} lines/s  {cpu:6.2f} s CPU")
     print(f"exporter vs mtail: {mt_s / ex_s:.1f}x the throughput (target >= 10x)")
     print(f"exporter vs grep -c: {ex_s / gr_s:.1f}x the time (target <= 3x)")
     return 0

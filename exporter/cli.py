@@ -1,24 +1,33 @@
 """Command line: `run`, `parse`, `diagnose`. Parses settings, maps errors to exit codes.
 
-No business logic here; each subcommand lives in its own module and is imported lazily so that
-`parse` starts fast.
+No business logic here; each subcommand lives in its own module and is imported lazily, and so
+are pydantic and the settings models, so that `parse` starts fast: its plainest command lines
+(`parse [--output FORMAT] FILE…`, no `ETCD_LATENCY_…` variable set) are read by `fast_parse_args`,
+which gives the same settings as the full parser (tests compare the two); anything else, `--help`
+and every error included, goes through the settings models.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Sequence
-from typing import NoReturn, TypeVar
-
-from pydantic import ValidationError
-from pydantic_settings import BaseSettings, CliApp
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from exporter import __version__
-from exporter.settings import ENV_PREFIX, DiagnoseSettings, ParseSettings, RunSettings
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+    from pydantic_settings import BaseSettings
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
+# exporter.settings.ENV_PREFIX, repeated here so that the fast path need not import pydantic
+FAST_ENV_PREFIX = "ETCD_LATENCY_"
+_PARSE_OUTPUTS = frozenset({"summary", "json", "events"})
+_SPECIAL_IN_FILE_NAMES = frozenset(",[]{}\"'\\")
 
 USAGE = f"""usage: etcd-latency-exporter {{run,parse,diagnose}} [options]
 
@@ -32,13 +41,65 @@ subcommands:
 Run `etcd-latency-exporter SUBCOMMAND --help` for its options.
 """
 
-S = TypeVar("S", bound=BaseSettings)
+S = TypeVar("S", bound="BaseSettings")
 
-COMMANDS: dict[str, type[BaseSettings]] = {
-    "run": RunSettings,
-    "parse": ParseSettings,
-    "diagnose": DiagnoseSettings,
-}
+COMMANDS = ("run", "parse", "diagnose")
+
+
+def settings_model(command: str) -> type[BaseSettings]:
+    """The settings model of a subcommand (imports pydantic)."""
+    from exporter.settings import DiagnoseSettings, ParseSettings, RunSettings
+
+    models: dict[str, type[BaseSettings]] = {
+        "run": RunSettings,
+        "parse": ParseSettings,
+        "diagnose": DiagnoseSettings,
+    }
+    return models[command]
+
+
+@dataclass(frozen=True, slots=True)
+class FastParseArgs:
+    """`parse` settings read without pydantic (see `fast_parse_args`)."""
+
+    files: list[str]
+    output: str
+
+
+def fast_parse_args(args: Sequence[str], environ: Mapping[str, str]) -> FastParseArgs | None:
+    """The settings of `parse [--output FORMAT] FILE…` when that is all there is, else None.
+
+    None (use the full parser) for anything else: another option or a repeated one, an option
+    after a file, `--`, an unknown format, a file name the settings parser would change or
+    refuse (see `_plain_file_name`), or any `ETCD_LATENCY_…` environment variable, which the
+    settings models would read.
+    """
+    if any(key.upper().startswith(FAST_ENV_PREFIX) for key in environ):
+        return None
+    rest = list(args)
+    output = "summary"
+    if rest and rest[0].startswith("--output"):
+        if rest[0] == "--output" and len(rest) > 1:
+            output, rest = rest[1], rest[2:]
+        elif rest[0].startswith("--output="):
+            output, rest = rest[0].removeprefix("--output="), rest[1:]
+        else:
+            return None
+    if output not in _PARSE_OUTPUTS:
+        return None
+    if not all(map(_plain_file_name, rest)):
+        return None
+    return FastParseArgs(files=rest or ["-"], output=output)
+
+
+def _plain_file_name(name: str) -> bool:
+    """A name the settings parser takes as it is: no option, nothing it would split (commas),
+    decode (JSON brackets, quotes, `true`, `null`…) or strip (white space)."""
+    if not name or (name.startswith("-") and name != "-"):
+        return False
+    if name.lower() in ("true", "false", "null", "none"):
+        return False
+    return not any(c in _SPECIAL_IN_FILE_NAMES or c.isspace() for c in name)
 
 
 def flag_name(loc: Sequence[int | str]) -> str:
@@ -49,6 +110,8 @@ def flag_name(loc: Sequence[int | str]) -> str:
 
 def env_name(loc: Sequence[int | str]) -> str:
     """('scrape', 'interval') → 'ETCD_LATENCY_SCRAPE__INTERVAL'."""
+    from exporter.settings import ENV_PREFIX
+
     parts = [str(p).upper() for p in loc if not isinstance(p, int)]
     return ENV_PREFIX + "__".join(parts)
 
@@ -69,6 +132,9 @@ def format_errors(command: str, err: ValidationError) -> str:
 
 def load(model: type[S], command: str, args: list[str]) -> S:
     """Parse flags and environment into settings, or print every problem and exit 2."""
+    from pydantic import ValidationError
+    from pydantic_settings import CliApp
+
     try:
         return CliApp.run(model, cli_args=args)
     except ValidationError as err:
@@ -76,8 +142,14 @@ def load(model: type[S], command: str, args: list[str]) -> S:
         raise SystemExit(EXIT_USAGE) from None
 
 
-def dispatch(command: str, settings: BaseSettings) -> int:
+def dispatch(command: str, settings: BaseSettings | FastParseArgs) -> int:
     """Run a subcommand; returns its exit code."""
+    if isinstance(settings, FastParseArgs):
+        from exporter.commands.parse import run_parse
+
+        return run_parse(settings)
+    from exporter.settings import DiagnoseSettings, ParseSettings, RunSettings
+
     if isinstance(settings, RunSettings):
         from exporter.app import run_daemon
 
@@ -103,11 +175,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         print(f"etcd-latency-exporter {__version__}")
         raise SystemExit(EXIT_OK)
     command, rest = args[0], args[1:]
-    model = COMMANDS.get(command)
-    if model is None:
+    if command not in COMMANDS:
         print(f"etcd-latency-exporter: unknown subcommand {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
-    settings = load(model, command, rest)
+    fast = fast_parse_args(rest, os.environ) if command == "parse" else None
+    settings = fast if fast is not None else load(settings_model(command), command, rest)
     try:
         code = dispatch(command, settings)
     except KeyboardInterrupt:

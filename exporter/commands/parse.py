@@ -1,9 +1,11 @@
 """`etcd-latency-exporter parse [FILE…|-]`: offline analysis of saved etcd logs.
 
-Reads each input as a stream of bytes (plain or gzip, told by the magic bytes, also on stdin),
-line by line in fixed-size chunks, so memory stays flat on inputs of any size: a line longer than
-`MAX_LINE_BYTES` is dropped unread and counted as unparsed, and durations go into bounded
-histograms (see exporter.parser.summary). Lines are decoded as UTF-8 with replacement.
+Reads each input as a stream of bytes (plain or gzip, told by the magic bytes, also on stdin) in
+fixed-size chunks, so memory stays flat on inputs of any size: a line longer than `MAX_LINE_BYTES`
+is dropped unread and counted as unparsed, and durations go into bounded histograms (see
+exporter.parser.summary). Lines are decoded as UTF-8 with replacement. The summaries read whole
+blocks of lines (exporter.parser.scanner: the lines of no interest are recognised in bulk, the
+others parsed one by one), a large plain file in several processes; `events` reads line by line.
 
 --output summary  a readable table: lines read/unparsed, events by kind with duration
                   percentiles, slow requests by operation and resource, first/last event time
@@ -17,40 +19,54 @@ report then covers what could be read).
 
 from __future__ import annotations
 
-import gzip
-import itertools
 import json
-import multiprocessing
 import os
 import stat
 import sys
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import IO, Any, Protocol, TextIO, cast
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, TextIO
 
+from exporter.commands.parse_input import (
+    CHUNK_BYTES,
+    GZIP_MAGIC,
+    OVERLONG,
+    Child,
+    FileRange,
+    Readable,
+    open_input,
+    read_batches,
+    read_blocks,
+    split_ranges,
+)
 from exporter.model import Event, EventKind
-from exporter.parser import MAX_LINE_LENGTH, UNPARSED, parse_line
+from exporter.parser import UNPARSED
 from exporter.parser.bulk import boring_matcher
 from exporter.parser.prefix import EMBEDDED_MIN_LENGTH
 from exporter.parser.report import render
+from exporter.parser.scanner import classify_raw, fold, summarize_block
 from exporter.parser.summary import Summary
-from exporter.settings import ParseSettings
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
-CHUNK_BYTES = 1 << 20
-MAX_LINE_BYTES = 4 * MAX_LINE_LENGTH  # longer lines cannot be short enough in characters
-OVERLONG = b"\x00overlong"  # stands for a dropped line; compared by identity
-GZIP_MAGIC = b"\x1f\x8b"
-PARALLEL_MIN_BYTES = 64 << 20  # a plain file of at least twice this is split across processes
+PARALLEL_MIN_BYTES = 32 << 20  # a plain file of at least twice this is split across processes
 MAX_WORKERS = 4
 
 Emit = Callable[[int, Event], None]
 
 
-def run_parse(settings: ParseSettings) -> int:
+class ParseOptions(Protocol):
+    """What `run_parse` needs of its settings (`exporter.settings.ParseSettings` has it)."""
+
+    @property
+    def files(self) -> Sequence[str]: ...
+
+    @property
+    def output(self) -> str: ...
+
+
+def run_parse(settings: ParseOptions) -> int:
     """Run the subcommand; returns the exit code."""
     names = list(settings.files) or ["-"]
     problems = [p for p in (_check(name) for name in names) if p]
@@ -75,12 +91,15 @@ def run_parse(settings: ParseSettings) -> int:
 def _parse_input(name: str, summary: Summary, emit: Emit | None) -> bool:
     """Scan one input into `summary`; False, after a message, when it could not be read through."""
     workers = _workers(name) if emit is None else 1
-    if workers > 1:
-        summary.merge(scan_parallel(name, workers))
-        return True
     try:
+        if workers > 1:
+            summary.merge(scan_parallel(name, workers))
+            return True
         with open_input(name) as stream:
-            scan(read_batches(stream), summary=summary, emit=emit)
+            if emit is None:
+                summarize(stream, summary)
+            else:
+                scan(read_batches(stream), summary=summary, emit=emit)
     except (OSError, EOFError, zlib.error) as err:  # a corrupt or truncated gzip stream
         print(f"etcd-latency-exporter parse: {name}: {err}", file=sys.stderr)
         return False
@@ -98,49 +117,12 @@ def _check(name: str) -> str | None:
         return f"cannot open {name}: {err.strerror or err}"
 
 
-@contextmanager
-def open_input(name: str) -> Iterator[IO[bytes]]:
-    """A binary stream of the input's lines: a file or stdin (`-`), gunzipped when gzip."""
-    raw: IO[bytes] = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
-    try:
-        head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-        if head == GZIP_MAGIC:
-            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-                yield cast(IO[bytes], unzipped)
-        else:
-            yield raw
-    finally:
-        if raw is not sys.stdin.buffer:
-            raw.close()
-
-
-class Readable(Protocol):
-    """Anything with a binary `read(n)`."""
-
-    def read(self, n: int, /) -> bytes: ...
-
-
-def read_batches(
-    stream: Readable, *, limit: int = MAX_LINE_BYTES, chunk_size: int = CHUNK_BYTES
-) -> Iterator[list[bytes]]:
-    """Lists of lines (without newline) read in chunks; an overlong line becomes OVERLONG."""
-    pending = b""
-    dropping = False  # inside a line that has grown past `limit`
-    while chunk := stream.read(chunk_size):
-        lines = chunk.split(b"\n")
-        last = lines.pop()
-        if lines:
-            lines[0] = OVERLONG if dropping else pending + lines[0]
-            pending, dropping = b"", False
-        if not dropping:
-            pending += last
-            if len(pending) > limit:
-                pending, dropping = b"", True
-        yield lines
-    if dropping:
-        yield [OVERLONG]
-    elif pending:
-        yield [pending]
+def summarize(stream: Readable, summary: Summary, *, chunk_size: int = CHUNK_BYTES) -> None:
+    """Fold every line of a stream into `summary`, block by block."""
+    for block in read_blocks(stream, chunk_size=chunk_size):
+        summary.lines += block.overlong
+        summary.unparsed += block.overlong
+        summarize_block(block.data, summary, start=block.start, end=block.end)
 
 
 def scan(batches: Iterator[list[bytes]], *, summary: Summary, emit: Emit | None) -> None:
@@ -153,18 +135,10 @@ def scan(batches: Iterator[list[bytes]], *, summary: Summary, emit: Emit | None)
             number += 1
             if raw[-1:] == b"}" and len(raw) < EMBEDDED_MIN_LENGTH and boring(raw):
                 continue
-            if raw is OVERLONG:
-                summary.unparsed += 1
-                continue
-            result = parse_line(raw.decode("utf-8", "replace").rstrip("\r"))
-            if result is None:
-                continue
-            if result is UNPARSED:
-                summary.unparsed += 1
-            elif isinstance(result, Event):
-                summary.add_event(result)
-                if emit is not None:
-                    emit(number, result)
+            result = UNPARSED if raw is OVERLONG else classify_raw(raw)
+            fold(summary, result)
+            if emit is not None and isinstance(result, Event):
+                emit(number, result)
 
 
 def _workers(name: str) -> int:
@@ -182,48 +156,30 @@ def _workers(name: str) -> int:
 
 
 def scan_parallel(path: str, workers: int) -> Summary:
-    """Scan a plain file in `workers` processes, each over a range of whole lines."""
-    ranges = split_ranges(path, workers)
-    with multiprocessing.get_context("fork").Pool(len(ranges)) as pool:
-        parts = pool.starmap(scan_range, ranges)
-    total = Summary()
-    for part in parts:
-        total.merge(part)
+    """Summarize a plain file in `workers` processes (this one and forked children), each over a
+    range of whole lines. A child that fails has its range read again here."""
+    first, *others = split_ranges(path, workers)
+    children: list[tuple[tuple[str, int, int], Child]] = []
+    try:
+        for part in others:
+            children.append((part, Child(scan_range, *part)))
+        total = scan_range(*first)
+        while children:
+            part, child = children.pop(0)
+            summary = child.result()
+            total.merge(summary if isinstance(summary, Summary) else scan_range(*part))
+    finally:
+        for _, child in children:  # left only after an exception
+            child.stop()
     return total
-
-
-def split_ranges(path: str, parts: int) -> list[tuple[str, int, int]]:
-    """(path, start, end) byte ranges that together cover the file, each ending after a newline."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        bounds = [0]
-        for i in range(1, parts):
-            f.seek(max(bounds[-1], size * i // parts))
-            f.readline()
-            bounds.append(f.tell())
-    bounds.append(size)
-    return [(path, a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def scan_range(path: str, start: int, end: int) -> Summary:
     """The summary of the lines in bytes [start, end) of a file (a worker process's share)."""
     summary = Summary()
-    with open(path, "rb") as f:
-        f.seek(start)
-        scan(read_batches(_Slice(f, end - start)), summary=summary, emit=None)
+    with open(path, "rb", buffering=0) as f:
+        summarize(FileRange(f, start, end), summary)
     return summary
-
-
-class _Slice:
-    """The next `size` bytes of a binary file, read like a stream."""
-
-    def __init__(self, f: IO[bytes], size: int) -> None:
-        self._f, self._left = f, size
-
-    def read(self, n: int) -> bytes:
-        data = self._f.read(min(n, self._left))
-        self._left -= len(data)
-        return data
 
 
 def _event_writer(out: TextIO, file: str | None) -> Emit:

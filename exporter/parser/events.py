@@ -7,13 +7,14 @@ a known message with a field of the wrong type raises `BadLine` (a ValueError), 
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import datetime
 from typing import Final, final
 
 from exporter.durations import parse_duration
 from exporter.model import Event, EventKind
-from exporter.parser.request import is_read_only, operation_of, resource_of
+from exporter.parser.request import describe, is_read_only
 
 
 @final
@@ -45,7 +46,7 @@ class BadLine(ValueError):
 
 def duration(value: object) -> float:
     """A duration field (Go string or number of seconds) → finite seconds ≥ 0, else BadLine."""
-    if not isinstance(value, str | int | float) or isinstance(value, bool):
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise BadLine(f"not a duration: {value!r}")
     try:
         seconds = parse_duration(value)
@@ -57,8 +58,15 @@ def duration(value: object) -> float:
 
 
 def optional_duration(value: object) -> float | None:
-    """Like `duration`, but None stays None."""
-    return None if value is None else duration(value)
+    """Like `duration`, but None stays None. For thresholds, which repeat: text is memoised."""
+    if value is None:
+        return None
+    return _threshold(value) if isinstance(value, str) else duration(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _threshold(text: str) -> float:
+    return duration(text)
 
 
 def optional_text(value: object) -> str | None:
@@ -92,13 +100,14 @@ def slow_request(
     error: str | None,
 ) -> Event:
     """A slow_request event; operation, read_only and resource come from prefix and request."""
+    operation, resource = describe(prefix, request)
     return Event(
         kind=EventKind.SLOW_REQUEST,
         time=time,
         duration_seconds=took,
-        operation=operation_of(prefix, request),
+        operation=operation,
         read_only=is_read_only(prefix),
-        resource=resource_of(request),
+        resource=resource,
         error=error or None,
         expected_seconds=expected,
     )

@@ -20,6 +20,7 @@ that is not a plain lowercase name of at most 63 characters, → `other`. No key
 
 from __future__ import annotations
 
+import functools
 import re
 
 from exporter.model import Operation
@@ -29,9 +30,9 @@ _DOTLESS_GROUPS = frozenset({"apps", "batch", "autoscaling", "policy", "extensio
 _SPECIAL = {"minions": "nodes"}
 _SERVICES = {"specs": "services", "endpoints": "endpoints"}
 _NAME = re.compile(r"[a-z0-9.-]{1,63}")
-_KEY = re.compile(r'key:"((?:[^"\\]|\\.)*)"')
+_KEY = re.compile(r'key:"((?:[^"\\]++|\\.)*+)"')
 _FIELD = re.compile(r"([a-z_]+):")
-_HEADER = re.compile(r'header:<(?:[^"<>]|"(?:[^"\\]|\\.)*")*> *')
+_HEADER = re.compile(r'header:<(?:[^"<>]++|"(?:[^"\\]++|\\.)*+")*+> *')
 _V2_CLUSTER = re.compile(r'Method:"[A-Z]+" Path:"/0/(?:members/|version")')
 _READ_ONLY_TXN = ("compare:", "success:", "failure:")
 _CLUSTER_FIELDS = frozenset(
@@ -68,13 +69,24 @@ def is_read_only(prefix: str) -> bool:
     return prefix.startswith("read-only")
 
 
+def describe(prefix: str, request: str) -> tuple[Operation, str]:
+    """(operation_of, resource_of) of a slow request, reading past its header once."""
+    body = _after_header(request)
+    return _operation(prefix, request, body), _resource(body)
+
+
 def operation_of(prefix: str, request: str) -> Operation:
     """The operation of a slow request from its log prefix and its request text."""
+    if is_read_only(prefix):  # the header is not looked at
+        return _operation(prefix, request, request)
+    return _operation(prefix, request, _after_header(request))
+
+
+def _operation(prefix: str, request: str, body: str) -> Operation:
     if is_read_only(prefix):
         if request.startswith(_READ_ONLY_TXN) or prefix.startswith("read-only txn"):
             return Operation.TXN
         return Operation.RANGE
-    body = _after_header(request)
     m = _FIELD.match(body)
     if m is None:
         return Operation.CLUSTER if _V2_CLUSTER.search(request) else Operation.OTHER
@@ -88,7 +100,11 @@ def operation_of(prefix: str, request: str) -> Operation:
 
 def resource_of(request: str) -> str:
     """The Kubernetes resource of the request's first key, or `other`."""
-    m = _KEY.search(_after_header(request))
+    return _resource(_after_header(request))
+
+
+def _resource(body: str) -> str:
+    m = _KEY.search(body)
     if m is None:
         return OTHER
     return resource_of_key(m.group(1))
@@ -109,7 +125,12 @@ def resource_of_key(key: str) -> str:
         name = second
     else:
         name = first
-    return name if _NAME.fullmatch(name) else OTHER
+    return name if _is_name(name) else OTHER
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_name(name: str) -> bool:
+    return _NAME.fullmatch(name) is not None
 
 
 def go_unquote(text: str) -> str:

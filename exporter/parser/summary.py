@@ -80,18 +80,20 @@ class Summary:
 
     def add_event(self, event: Event) -> None:
         """Count one recognised event (the caller counts the line)."""
-        self.kinds[event.kind] += 1
-        if event.kind is EventKind.SLOW_REQUEST:
+        kind = event.kind
+        self.kinds[kind] += 1
+        if kind is EventKind.SLOW_REQUEST:
             op = str(event.operation or "other")
             self.operations[op] += 1
             if event.read_only:
                 self.read_only[op] += 1
             self.resources[event.resource or "other"] += 1
-        if event.duration_seconds is not None:
-            hist = self.durations.get(event.kind)
+        seconds = event.duration_seconds
+        if seconds is not None:
+            hist = self.durations.get(kind)
             if hist is None:
-                hist = self.durations[event.kind] = LogHistogram()
-            hist.add(event.duration_seconds)
+                hist = self.durations[kind] = LogHistogram()
+            hist.add(seconds)
         if event.time is not None:
             self._saw(event.time)
 

@@ -168,6 +168,9 @@ _MESSAGES: list[tuple[re.Pattern[str], Build]] = [
 _FIRST_WORDS = ("read-only", "request", "apply", "sync", "failed", "waiting", "timed", "ignored")
 _FIRST_WORDS_2 = ("health", "the clock", "dropped", "snapshotting", "raft.node: ")
 _STARTS = _FIRST_WORDS + _FIRST_WORDS_2
+# A capnslog message starting otherwise is None; at levels I, N, D and T, all but leadership.
+STARTS = _STARTS
+LEADERSHIP = "raft.node: "
 
 
 def message_event(message: str, time: datetime | None) -> Result:
@@ -189,7 +192,7 @@ def parse_capnslog(text: str) -> Result | Literal[False]:
     message = text[m.end() :]
     if not message.startswith(_STARTS):
         return None
-    if m.group(2) in "INDT" and not message.startswith("raft.node: "):
+    if m.group(2) in "INDT" and not message.startswith(LEADERSHIP):
         return None
     return message_event(message, _local(m.group(1)))
 

@@ -150,7 +150,9 @@ def parse_json(text: str) -> Result:
     if not isinstance(obj, dict):
         return UNPARSED
     msg, level, ts = obj.get("msg"), obj.get("level"), obj.get("ts")
-    if not isinstance(msg, str) or not isinstance(level, str) or isinstance(ts, dict | list | bool):
+    if not isinstance(msg, str) or not isinstance(level, str):
+        return UNPARSED
+    if isinstance(ts, (dict, list, bool)):  # a tuple: faster than a union
         return UNPARSED
     handler = handler_for(msg)
     if handler is None:

@@ -7,24 +7,32 @@ import importlib.util
 import io
 import itertools
 import json
+import os
 import random
 import subprocess
 import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from exporter.cli import load
+from exporter.cli import FAST_ENV_PREFIX, fast_parse_args, load
+from exporter.commands import parse as parse_command
 from exporter.commands.parse import (
     OVERLONG,
     read_batches,
+    read_blocks,
     run_parse,
     scan,
     scan_parallel,
+    scan_range,
     split_ranges,
+    summarize,
 )
+from exporter.parser.scanner import MAX_LINE_BYTES
 from exporter.parser.summary import Summary
-from exporter.settings import ParseSettings
+from exporter.settings import ENV_PREFIX, ParseSettings
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "etcd-3.4-capnslog" / "single.log"
@@ -275,3 +283,126 @@ def test_bench_corpus_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "slow_fdatasync": counts["fdatasync"],
     }
     assert set(doc["slow_requests"]["by_operation"]) == {"range", "txn", "put", "lease_grant"}
+
+
+def blocks(data: bytes, **kwargs: int) -> tuple[list[bytes], int]:
+    """The lines of every block read_blocks yields, and the overlong lines it dropped."""
+    lines: list[bytes] = []
+    dropped = 0
+    for block in read_blocks(io.BytesIO(data), **kwargs):
+        part = block.data[block.start : block.end]
+        assert part[:1] == b"\n" or not part
+        lines += part.split(b"\n")[1:]
+        dropped += block.overlong
+        assert len(block.data) <= max(kwargs.get("chunk_size", 1 << 20), 64) + 64
+    return lines, dropped
+
+
+def test_read_blocks_across_chunks() -> None:
+    data = b"one\ntwo\r\nthree\n\nfour"
+    for chunk_size in (1, 2, 3, 5, 100):
+        assert blocks(data, chunk_size=chunk_size) == (
+            [b"one", b"two\r", b"three", b"", b"four"],
+            0,
+        )
+    assert blocks(b"") == ([], 0)
+    assert blocks(b"\n") == ([b""], 0)
+    assert blocks(b"\n\n", chunk_size=1) == ([b"", b""], 0)
+
+
+def test_read_blocks_drop_overlong_lines() -> None:
+    data = b"short\n" + b"x" * 50 + b"\nafter\n" + b"y" * 30
+    for chunk_size in (7, 13):  # lines over the limit that span chunks
+        assert blocks(data, chunk_size=chunk_size, limit=20) == ([b"short", b"after"], 2)
+
+
+def test_summary_of_a_line_longer_than_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "long.log"
+    path.write_bytes(FSYNC.encode() + b"\n" + b"\r" * (MAX_LINE_BYTES + 10) + b"\n" + b"x")
+    with path.open("rb") as f:
+        per_line = Summary()
+        scan(read_batches(f), summary=per_line, emit=None)
+    doc = per_line.as_json()
+    assert doc["lines"] == {"read": 3, "unparsed": 2, "events": 1}
+    for chunk_size in (1 << 20, 4096):
+        by_blocks = Summary()
+        with path.open("rb") as f:
+            summarize(f, by_blocks, chunk_size=chunk_size)
+        assert by_blocks.as_json() == doc
+
+
+def test_parallel_child_failure_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.log"
+    path.write_bytes((FIXTURE.read_bytes() + LOG.encode()) * 20)
+    sequential = scan_range(str(path), 0, path.stat().st_size)
+    parent = os.getpid()
+
+    def failing_in_children(*args: Any) -> Summary:
+        if os.getpid() != parent:
+            raise RuntimeError("child fails")
+        return scan_range(*args)
+
+    monkeypatch.setattr(parse_command, "scan_range", failing_in_children)
+    assert scan_parallel(str(path), 3).as_json() == sequential.as_json()
+
+
+def test_fast_parse_args_match_the_settings_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert FAST_ENV_PREFIX == ENV_PREFIX
+    output = ParseSettings.model_fields["output"].annotation
+    assert set(typing.get_args(output)) == {"summary", "json", "events"}
+    for key in [k for k in os.environ if k.upper().startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(key)
+    words = ["--output", "--output=json", "json", "events", "summary", "JSON", "-", "--"]
+    words += ["a.log", "b.log.gz", "/var/log/pods/e_0/etcd/0.log", "", "-x", "--output=bad"]
+    words += ["--out", "--help", "a,b", "[a]", '"a"', " a", "a b", "null", "None", "true", "1"]
+    rng = random.Random(4)
+    fast_count = 0
+    for _ in range(400):
+        args = [rng.choice(words) for _ in range(rng.randrange(4))]
+        fast = fast_parse_args(args, os.environ)
+        if fast is None:
+            continue
+        fast_count += 1
+        try:
+            full = load(ParseSettings, "parse", args)
+        except SystemExit:  # the full parser refuses what the fast one took
+            pytest.fail(f"fast path took {args}")
+        assert (fast.files, fast.output) == (full.files, full.output), args
+    assert fast_count > 30
+    assert fast_parse_args(["--output", "json", "a.log"], {"etcd_latency_output": "x"}) is None
+    assert fast_parse_args(["a.log", "--output", "json"], {}) is None
+
+
+def test_parse_starts_without_pydantic(tmp_path: Path) -> None:
+    """`parse FILE` imports neither pydantic nor the daemon; `--help` and env settings still
+    go through the settings models."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ENV_PREFIX)}
+    argv = [sys.executable, "-X", "importtime", "-m", "exporter", "parse", "--output=json"]
+    done = subprocess.run(
+        [*argv, str(FIXTURE)], capture_output=True, cwd=REPO, timeout=60, check=False, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    imported = {line.split(b"|")[-1].strip() for line in done.stderr.splitlines()}
+    assert not {m for m in imported if m.split(b".")[0] in (b"pydantic", b"aiohttp", b"asyncio")}
+    assert json.loads(done.stdout)["lines"]["read"] == len(FIXTURE.read_bytes().splitlines())
+    via_env = subprocess.run(
+        [sys.executable, "-m", "exporter", "parse", str(FIXTURE)],
+        capture_output=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+        env={**env, ENV_PREFIX + "OUTPUT": "json"},
+    )
+    assert json.loads(via_env.stdout) == json.loads(done.stdout)
+    helped = subprocess.run(
+        [sys.executable, "-m", "exporter", "parse", "--help"],
+        capture_output=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert helped.returncode == 0
+    assert b"--output {summary,json,events}" in helped.stdout
