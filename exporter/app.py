@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
-from exporter import __version__
+from exporter import __version__, gctune
 from exporter.collector import make_registry
 from exporter.config_check import Prepared, prepare_run, where
 from exporter.discovery.static import Publish, StaticDiscovery
@@ -115,6 +115,7 @@ async def serve(settings: RunSettings, prepared: Prepared) -> int:
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
+        stack.callback(gctune.restore, gctune.configure())  # all built so far lives on
         if not await _listen(runner, settings.web.listen_address, prepared):
             return EXIT_FAILED
         return await _run(parts, supervisor, runner)
@@ -245,6 +246,7 @@ async def _until_stopped(
             tasks = [
                 tg.create_task(supervisor.run(), name="supervisor"),
                 tg.create_task(_discover(parts, supervisor), name="discovery"),
+                tg.create_task(gctune.collect_periodically(), name="gc"),
             ]
             await stop.wait()
             log.info("Stopping")

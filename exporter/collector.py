@@ -61,17 +61,26 @@ def escape_value(value: str) -> str:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Pieces:
+    """Literal label text around the slots of a sample's own label values (LabelBase.pieces)."""
+
+    texts: tuple[str, ...]
+    order: tuple[int, ...]
+
+
 class LabelBase:
     """A target's labels (identity, or identity + volume): a dict for prometheus_client and
     their exposition text, rendered once; `render(own)` merges a sample's own labels in the
     sorted order prometheus_client writes, through a format string cached per label-name set."""
 
-    __slots__ = ("_formats", "mapping", "text")
+    __slots__ = ("_formats", "_pieces", "mapping", "text")
 
     def __init__(self, pairs: Labels) -> None:
         self.mapping: dict[str, str] = dict(pairs)
         self.text = ",".join(f'{k}="{escape_value(v)}"' for k, v in sorted(self.mapping.items()))
         self._formats: dict[tuple[str, ...], str] = {}
+        self._pieces: dict[tuple[str, ...], Pieces] = {}
 
     def own_name(self, name: str) -> str:
         """A sample's own label that clashes with ours is kept as `exported_<name>`."""
@@ -101,6 +110,31 @@ class LabelBase:
         if fmt is None:
             fmt = self._formats[keys] = self._format(keys)
         return fmt.format(*[escape_value(v) for _, v in own])
+
+    def pieces(self, keys: tuple[str, ...]) -> Pieces:
+        """The text around a sample's own label values, for own labels named `keys`: the labels
+        are `texts[0] + v[order[0]] + texts[1] + … + texts[-1]` with each v escaped (cached)."""
+        cached = self._pieces.get(keys)
+        if cached is None:
+            cached = self._pieces[keys] = self._split(keys)
+        return cached
+
+    def _split(self, keys: tuple[str, ...]) -> Pieces:
+        items: list[tuple[str, str, int]] = [
+            (k, f'{k}="{escape_value(v)}"', -1) for k, v in self.mapping.items()
+        ]
+        items += [(name, "", i) for i, name in enumerate(map(self.own_name, keys))]
+        texts, order, current = [], [], ""
+        for n, (name, text, slot) in enumerate(sorted(items, key=lambda item: item[0])):
+            current += "," if n else ""
+            if slot < 0:
+                current += text
+                continue
+            texts.append(current + name + '="')
+            order.append(slot)
+            current = '"'
+        texts.append(current)
+        return Pieces(tuple(texts), tuple(order))
 
     def _format(self, keys: tuple[str, ...]) -> str:
         parts = [
@@ -207,6 +241,11 @@ class EtcdLatencyCollector(Collector):
         self._labels: dict[str, TargetLabels] = {}
         self._none = LabelBase(())
 
+    @property
+    def store(self) -> Store:
+        """The store this collector reads."""
+        return self._store
+
     def collect(self) -> Iterable[Metric]:
         """Fresh prometheus_client families of the current state."""
         sink = MetricSink()
@@ -216,16 +255,25 @@ class EtcdLatencyCollector(Collector):
     def emit(self, sink: Sink) -> None:
         """Walk the store once and hand every sample to `sink` (no I/O, no await)."""
         states = self._store.states()
-        self._labels = {s.target.key: self._target_labels(s) for s in states}
+        self.labels_of(states)
         relayed_heads: dict[str, Family] = {}
         for state in states:
             labels = self._labels[state.target.key]
             _emit_relayed(sink, state.relayed, labels=labels, heads=relayed_heads)
-            _emit_scrape(sink, state, labels.ident)
-            _emit_log(sink, state, labels.ident)
-            _emit_volume(sink, labels)
-            sink.add(DROPPED, DROPPED.name + "_total", labels.ident, (), state.series_dropped)
-        self._emit_self(sink, states)
+            for _name, _key, emit_section in SECTIONS:
+                emit_section(sink, state, labels)
+        self.emit_self(sink, states)
+
+    def labels_of(self, states: list[TargetState]) -> dict[str, TargetLabels]:
+        """The labels of every state by target key (cached per Target object; the cache keeps
+        exactly these targets)."""
+        self._labels = {s.target.key: self._target_labels(s) for s in states}
+        return self._labels
+
+    def label_of(self, state: TargetState) -> TargetLabels:
+        """The labels of one state, through the same cache (other targets stay cached)."""
+        labels = self._labels[state.target.key] = self._target_labels(state)
+        return labels
 
     def _target_labels(self, state: TargetState) -> TargetLabels:
         cached = self._labels.get(state.target.key)
@@ -233,7 +281,8 @@ class EtcdLatencyCollector(Collector):
             return cached
         return TargetLabels.of(state.target)
 
-    def _emit_self(self, sink: Sink, states: list[TargetState]) -> None:
+    def emit_self(self, sink: Sink, states: list[TargetState]) -> None:
+        """The exporter's own families: build, shard, targets by state, API errors."""
         none = self._none
         sink.add(BUILD, BUILD.name + "_info", none, self._build, 1.0)
         sink.add(SHARD, SHARD.name + "_info", none, self._shard, 1.0)
@@ -258,24 +307,33 @@ def _emit_relayed(
     for fam in families:
         head = heads.get(fam.name)
         if head is None:
-            head = heads[fam.name] = WITH_VOLUME.get(fam.name) or _relayed_head(fam)
-        elif head.type != _exposed_type(fam):
+            head = heads[fam.name] = relayed_head(fam)
+        elif head.type != exposed_type(fam):
             continue  # another etcd version typed it differently: keep the first type only
-        sink.add_relayed(
-            head, labels.idvol if fam.name in WITH_VOLUME else labels.ident, fam.samples
-        )
+        sink.add_relayed(head, relayed_base(fam, labels), fam.samples)
+
+
+def relayed_head(fam: RelayedFamily) -> Family:
+    """The family a relayed etcd family is exposed as (when it is the first of its name)."""
+    return WITH_VOLUME.get(fam.name) or _relayed_head(fam)
+
+
+def relayed_base(fam: RelayedFamily, labels: TargetLabels) -> LabelBase:
+    """The latency histograms carry identity and volume labels, the rest identity only."""
+    return labels.idvol if fam.name in WITH_VOLUME else labels.ident
 
 
 def _relayed_head(fam: RelayedFamily) -> Family:
     name = m.relayed_name(fam.name)
-    type_ = _exposed_type(fam)
+    type_ = exposed_type(fam)
     if type_ == "counter":
         name = name.removesuffix("_total")
     help_ = f"Relayed from etcd's {fam.name}: {fam.help}" if fam.help else f"{fam.name} of etcd."
     return Family(name, type_, help_)
 
 
-def _exposed_type(fam: RelayedFamily) -> str:
+def exposed_type(fam: RelayedFamily) -> str:
+    """The type a relayed family is exposed with."""
     if fam.type == "counter":
         # prometheus_client exposes a counter's samples as <family>_total
         return "counter" if fam.name.endswith("_total") else "unknown"
@@ -291,17 +349,30 @@ def _emit_scrape(sink: Sink, state: TargetState, base: LabelBase) -> None:
         sink.add(LAST_SCRAPE, LAST_SCRAPE.name, base, (), state.last_success_time)
     if state.last_scrape_duration is not None:
         sink.add(DURATION, DURATION.name, base, (), state.last_scrape_duration)
+
+
+def _emit_errors(sink: Sink, state: TargetState, base: LabelBase) -> None:
+    if state.target.scrape is None:
+        return
     for reason in m.SCRAPE_ERROR_REASONS:
         own = (("reason", reason),)
         sink.add(ERRORS, ERRORS.name + "_total", base, own, state.scrape_errors[reason])
 
 
-def _emit_log(sink: Sink, state: TargetState, base: LabelBase) -> None:
+def _emit_stream(sink: Sink, state: TargetState, base: LabelBase) -> None:
     if state.target.log is not None:
         sink.add(STREAM_UP, STREAM_UP.name, base, (), 1.0 if state.stream_up else 0.0)
-        sink.add(LINES, LINES.name + "_total", base, (), state.lines_read)
         sink.add(UNPARSED, UNPARSED.name + "_total", base, (), state.lines_unparsed)
         sink.add(RECONNECTS, RECONNECTS.name + "_total", base, (), state.reconnects)
+
+
+def _emit_lines(sink: Sink, state: TargetState, base: LabelBase) -> None:
+    if state.target.log is not None:
+        sink.add(LINES, LINES.name + "_total", base, (), state.lines_read)
+
+
+def _emit_events(sink: Sink, state: TargetState, base: LabelBase) -> None:
+    if state.target.log is not None:
         for kind in EVENT_KINDS:  # all kinds from 0, so rate() sees the first event
             sink.add(
                 LOG_EVENTS, LOG_EVENTS.name + "_total", base, (("event", kind),), state.events[kind]
@@ -326,6 +397,72 @@ def _emit_volume(sink: Sink, labels: TargetLabels) -> None:
     mismatch = labels.target.volume.mismatch
     if mismatch is not None:
         sink.add(MISMATCH, MISMATCH.name, labels.ident, labels.mismatch, 1.0 if mismatch else 0.0)
+
+
+def _scrape_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
+    _emit_scrape(sink, state, labels.ident)
+
+
+def _errors_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
+    _emit_errors(sink, state, labels.ident)
+
+
+def _stream_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
+    _emit_stream(sink, state, labels.ident)
+
+
+def _lines_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
+    _emit_lines(sink, state, labels.ident)
+
+
+def _events_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
+    _emit_events(sink, state, labels.ident)
+
+
+def _volume_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
+    _emit_volume(sink, labels)
+    sink.add(DROPPED, DROPPED.name + "_total", labels.ident, (), state.series_dropped)
+
+
+def _scrape_key(s: TargetState) -> object:
+    return (s.up, s.last_success_time, s.last_scrape_duration)
+
+
+def _errors_key(s: TargetState) -> object:
+    return s.scrape_errors.total()
+
+
+def _stream_key(s: TargetState) -> object:
+    return (s.stream_up, s.lines_unparsed, s.reconnects)
+
+
+def _lines_key(s: TargetState) -> object:
+    return s.lines_read
+
+
+def _events_key(s: TargetState) -> object:
+    return s.events.total()  # every slow request, duration and timestamp comes with an event
+
+
+def _volume_key(s: TargetState) -> object:
+    return s.series_dropped
+
+
+SectionKey = Callable[[TargetState], object]
+SectionEmit = Callable[[Sink, TargetState, TargetLabels], None]
+
+# A target's non-relayed samples in sections. A section's key changes whenever its samples may
+# have changed (its counters only grow), so a renderer may keep a section's text until the key
+# moves or the target's labels change. Each family is written by exactly one section; sections
+# are split by how often they change (lines at every log line, errors and volume rarely).
+SECTIONS: tuple[tuple[str, SectionKey, SectionEmit], ...] = (
+    ("scrape", _scrape_key, _scrape_section),
+    ("errors", _errors_key, _errors_section),
+    ("stream", _stream_key, _stream_section),
+    ("lines", _lines_key, _lines_section),
+    ("events", _events_key, _events_section),
+    ("volume", _volume_key, _volume_section),
+)
 
 
 _CLASSES: dict[str, Callable[[str, str], Metric]] = {

@@ -15,9 +15,10 @@ from aiohttp.typedefs import Handler
 from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__
+from exporter.collector import ExporterRegistry
 from exporter.state import Store
 from exporter.web.auth import basic_auth_middleware
-from exporter.web.exposition import make_metrics_handler
+from exporter.web.exposition import make_metrics_handler, prerendering
 
 STORE = web.AppKey("store", Store)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
@@ -46,6 +47,8 @@ def make_app(
     if headers:
         app.on_response_prepare.append(_add_headers(dict(headers)))
     app.router.add_get(telemetry_path, make_metrics_handler(registry))
+    if isinstance(registry, ExporterRegistry):
+        app.cleanup_ctx.append(prerendering(registry))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/", index or landing_page(telemetry_path))

@@ -1,8 +1,8 @@
 """/metrics: the exposition formats rendered straight from the collector's walk.
 
 prometheus_client formats every label of every sample on each request (about 13 µs for a sample
-with ten labels), which is seconds for 2,000 etcd members. Here each target's labels are rendered
-once and merged with a sample's own labels through a cached format string. The output is
+with ten labels), which is seconds for 2,000 etcd members. Here each target's lines are kept
+between requests and re-rendered only where its state changed (exporter.web.chunks). The output is
 byte-identical to prometheus_client's encoders (tests compare them), content negotiation is
 prometheus_client's own `choose_encoder`, and whatever this module does not handle (other
 escaping schemes, `name[]` filters, a plain registry) goes to prometheus_client's handler.
@@ -10,7 +10,13 @@ escaping schemes, `name[]` filters, a plain registry) goes to prometheus_client'
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import logging
+import weakref
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
@@ -18,112 +24,62 @@ from prometheus_client import exposition, openmetrics
 from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.registry import CollectorRegistry
 
-from exporter.collector import (
-    EtcdLatencyCollector,
-    ExporterRegistry,
-    Family,
-    LabelBase,
-    Labels,
-    family_rank,
-)
-from exporter.metrics import relayed_name
-from exporter.model import Sample as RelayedSample
+from exporter.collector import EtcdLatencyCollector, ExporterRegistry
+from exporter.web.chunks import ChunkCache, prerender
+from exporter.web.textsink import go_float
 
+__all__ = ["go_float", "make_metrics_handler", "prerendering", "render", "render_collector"]
 
-def go_float(value: float) -> str:
-    """prometheus_client's floatToGoString, minus its redundant checks (the hot path)."""
-    text = repr(float(value))
-    if text[-1] in "fn":  # inf, -inf, nan
-        return {"inf": "+Inf", "-inf": "-Inf"}.get(text, "NaN")
-    dot = text.find(".")
-    if dot > 6 and value > 0:  # Go switches to exponents sooner than Python
-        mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
-        return f"{mantissa}e+{dot - 1:02d}"
-    return text
-
+log = logging.getLogger(__name__)
 
 FAST_ESCAPING = frozenset({openmetrics.exposition.UNDERSCORES, openmetrics.exposition.ALLOWUTF8})
 
 
-class TextSink:
-    """Collects sample lines per family; `render` writes them in either text format."""
-
-    def __init__(self) -> None:
-        self._heads: dict[str, Family] = {}
-        self._lines: dict[str, list[str]] = {}
-        self._names: dict[str, str] = {}
-
-    def add(self, family: Family, sample: str, base: LabelBase, own: Labels, value: float) -> None:
-        """One sample line, labels rendered through the target's cached LabelBase."""
-        lines = self._lines.get(family.name)
-        if lines is None:
-            self._heads[family.name] = family
-            lines = self._lines[family.name] = []
-        labels = base.render(own)
-        if labels:
-            lines.append(f"{sample}{{{labels}}} {go_float(value)}\n")
-        else:
-            lines.append(f"{sample} {go_float(value)}\n")
-
-    def add_relayed(
-        self, family: Family, base: LabelBase, samples: tuple[RelayedSample, ...]
-    ) -> None:
-        """One target's samples of a relayed family: one list lookup, names renamed once."""
-        lines = self._lines.get(family.name)
-        if lines is None:
-            self._heads[family.name] = family
-            lines = self._lines[family.name] = []
-        names = self._names
-        render = base.render
-        for s in samples:
-            name = names.get(s.name)
-            if name is None:
-                name = names[s.name] = relayed_name(s.name)
-            if s.labels:
-                lines.append(f"{name}{{{render(s.labels)}}} {go_float(s.value)}\n")
-            elif base.text:
-                lines.append(f"{name}{{{base.text}}} {go_float(s.value)}\n")
-            else:
-                lines.append(f"{name} {go_float(s.value)}\n")
-
-    def render(self, *, openmetrics: bool) -> str:
-        """Families in the collector's order, each with its HELP and TYPE lines."""
-        out: list[str] = []
-        header = _om_header if openmetrics else _text_header
-        for name in sorted(self._lines, key=family_rank):
-            out.append(header(self._heads[name]))
-            out.extend(self._lines[name])
-        return "".join(out)
+def chunk_cache(collector: EtcdLatencyCollector) -> ChunkCache:
+    """The collector's ChunkCache (created on first use, living as long as the collector)."""
+    cache = _CACHES.get(collector)
+    if cache is None:
+        cache = _CACHES[collector] = ChunkCache(collector)
+    return cache
 
 
-def _text_header(family: Family) -> str:
-    """HELP and TYPE as prometheus_client's generate_latest writes them (text format 0.0.4)."""
-    name, type_ = family.name, family.type
-    if type_ == "counter":
-        name += "_total"
-    elif type_ == "info":
-        name, type_ = name + "_info", "gauge"
-    elif type_ == "unknown":
-        type_ = "untyped"
-    doc = family.help.replace("\\", r"\\").replace("\n", r"\n")
-    return f"# HELP {name} {doc}\n# TYPE {name} {type_}\n"
+_CACHES: weakref.WeakKeyDictionary[EtcdLatencyCollector, ChunkCache] = weakref.WeakKeyDictionary()
 
 
-def _om_header(family: Family) -> str:
-    """HELP and TYPE as prometheus_client's OpenMetrics generate_latest writes them."""
-    doc = family.help.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-    return f"# HELP {family.name} {doc}\n# TYPE {family.name} {family.type}\n"
+def prerendering(registry: ExporterRegistry) -> Callable[[web.Application], AsyncIterator[None]]:
+    """An aiohttp cleanup context running `chunks.prerender` for the registry's collector while
+    the application runs, so that a request finds the scrape-driven text rendered."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(prerender(chunk_cache(registry.collector)), name="prerender")
+        task.add_done_callback(_log_crash)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return context
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        # /metrics still works: a request renders whatever the background did not
+        log.error("Pre-rendering stopped", exc_info=task.exception())
 
 
 def render_collector(collector: EtcdLatencyCollector, *, openmetrics: bool) -> str:
     """Our collector's families in one exposition format, without the `# EOF` line."""
-    sink = TextSink()
-    collector.emit(sink)
-    return sink.render(openmetrics=openmetrics)
+    return b"".join(chunk_cache(collector).render(openmetrics=openmetrics)).decode()
 
 
 def render(registry: ExporterRegistry, accept: str) -> tuple[bytes, str] | None:
     """The body and content type for `accept`, or None where prometheus_client must do it."""
+    rendered = render_parts(registry, accept)
+    return None if rendered is None else (b"".join(rendered[0]), rendered[1])
+
+
+def render_parts(registry: ExporterRegistry, accept: str) -> tuple[list[bytes], str] | None:
+    """`render` as a list of parts (a 50 MB body need not exist in one piece to be gzipped)."""
     encoder, content_type = exposition.choose_encoder(accept)
     escaping = openmetrics.exposition.UNDERSCORES
     if isinstance(encoder, functools.partial):
@@ -131,8 +87,9 @@ def render(registry: ExporterRegistry, accept: str) -> tuple[bytes, str] | None:
     if escaping not in FAST_ESCAPING:
         return None
     is_om = content_type.startswith("application/openmetrics-text")
-    ours = render_collector(registry.collector, openmetrics=is_om).encode("utf-8")
-    return ours + encoder(registry.extras), content_type
+    parts = chunk_cache(registry.collector).render(openmetrics=is_om)
+    parts.append(encoder(registry.extras))
+    return parts, content_type
 
 
 def make_metrics_handler(registry: CollectorRegistry) -> Handler:
@@ -144,12 +101,57 @@ def make_metrics_handler(registry: CollectorRegistry) -> Handler:
     async def metrics(request: web.Request) -> web.StreamResponse:
         if "name[]" in request.query:
             return await fallback(request)
-        rendered = render(registry, ",".join(request.headers.getall(hdrs.ACCEPT, [])))
+        rendered = render_parts(registry, ",".join(request.headers.getall(hdrs.ACCEPT, [])))
         if rendered is None:
             return await fallback(request)
-        body, content_type = rendered
-        response = web.Response(body=body, headers={hdrs.CONTENT_TYPE: content_type})
+        parts, content_type = rendered
+        headers = {hdrs.CONTENT_TYPE: content_type}
+        if accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
+            body = await gzip_parts(parts)
+            headers[hdrs.CONTENT_ENCODING] = "gzip"
+            return web.Response(body=body, headers=headers)
+        response = web.Response(body=b"".join(parts), headers=headers)
         response.enable_compression()
         return response
 
     return metrics
+
+
+# A 1,000-shoot seed's /metrics is about 50 MB of very repetitive text: gzip level 1 takes a third
+# of the default level's CPU (0.09 s against 0.28 s) for a 25 % larger response (2.0 MB, 1.6 MB).
+GZIP_LEVEL = 1
+
+
+GZIP_SLICE = 1 << 20
+
+
+async def gzip_parts(parts: Iterable[bytes]) -> bytes:
+    """The parts, joined and gzipped at GZIP_LEVEL without a timestamp, yielding to the event
+    loop after every GZIP_SLICE bytes of input.
+
+    On the loop's thread rather than in an executor: the executor's threads each got their own
+    malloc arena and kept about 50 MB resident between requests at 2,000 members.
+    """
+    packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out, pending = [], 0
+    for part in parts:
+        out.append(packer.compress(part))
+        pending += len(part)
+        if pending >= GZIP_SLICE:
+            pending = 0
+            await asyncio.sleep(0)
+    out.append(packer.flush())
+    return b"".join(out)
+
+
+def accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header accepts gzip (with a q-value above 0)."""
+    for item in header.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip"):
+            q = params.strip().removeprefix("q=").strip() if "q=" in params else "1"
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False

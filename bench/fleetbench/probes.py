@@ -1,0 +1,155 @@
+"""Reading the exporter from outside: /metrics timing and size, selected samples, the delay
+from an injected log line to its counter on /metrics, and how the scrapes spread."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from bench.fleetbench.loglines import marker_line
+from bench.fleetbench.seed import Member
+
+P = "etcd_latency_"
+# What Prometheus 2.x sends when it scrapes the exporter.
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+Labels = dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Scrape:
+    """One GET of /metrics."""
+
+    text: str
+    seconds: float
+    wire_bytes: int
+
+
+async def get_metrics(session: aiohttp.ClientSession, url: str) -> Scrape:
+    """GET /metrics as Prometheus does (OpenMetrics preferred, gzip accepted)."""
+    headers = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
+    started = time.perf_counter()
+    async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=60)) as resp:
+        raw = await resp.read()
+        wire = int(resp.headers.get("Content-Length", len(raw)))
+        text = raw.decode()
+    return Scrape(text, time.perf_counter() - started, wire)
+
+
+def samples(text: str, name: str) -> list[tuple[Labels, float]]:
+    """Every sample of exactly `name` (labels, value); a line-oriented reader, not a validator."""
+    out = []
+    pattern = re.compile(rf"^{re.escape(name)}(?:\{{(.*)\}})? (\S+)(?: \S+)?$", re.M)
+    for m in pattern.finditer(text):
+        labels = dict(_LABEL.findall(m.group(1) or ""))
+        out.append((labels, float(m.group(2))))
+    return out
+
+
+def member_key(labels: Labels) -> tuple[str, str]:
+    """(namespace, pod) of a per-target sample."""
+    return labels.get("namespace", ""), labels.get("pod", "")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+async def render_times(
+    session: aiohttp.ClientSession, url: str, *, count: int
+) -> tuple[list[float], Scrape]:
+    """`count` sequential GETs of /metrics: their durations and the last response."""
+    times, last = [], None
+    for _ in range(count):
+        last = await get_metrics(session, url)
+        times.append(last.seconds)
+    assert last is not None
+    return times, last
+
+
+async def get_raw(session: aiohttp.ClientSession, url: str) -> bytes:
+    """GET /metrics as Prometheus does, without decoding the 50 MB body to text."""
+    headers = {"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"}
+    async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=60)) as resp:
+        return await resp.read()
+
+
+def compaction_count(body: bytes, member: Member) -> float:
+    """The member's slow `compaction` requests on /metrics (the injected marker's counter).
+
+    A substring search, not a parse: the exporter writes labels sorted by name, so namespace,
+    operation and pod are adjacent in exactly this sample's line.
+    """
+    key = f'namespace="{member.namespace}",operation="compaction",pod="{member.pod}"'.encode()
+    name = (P + "slow_requests_total{").encode()
+    at = body.find(key)
+    while at >= 0:
+        start = body.rfind(b"\n", 0, at) + 1
+        end = body.find(b"\n", at)
+        line = body[start : end if end >= 0 else len(body)]
+        if line.startswith(name):
+            return float(line.rsplit(b" ", 1)[1])
+        at = body.find(key, at + 1)
+    return 0.0
+
+
+async def event_delay(
+    session: aiohttp.ClientSession,
+    *,
+    api_url: str,
+    metrics_url: str,
+    member: Member,
+    seconds: float = 30.0,
+) -> float:
+    """Write a marker line into the member's log; seconds until its counter moves on /metrics.
+
+    The clock starts just before the line is written; every GET's full duration counts, so the
+    figure includes the render time of /metrics. Infinity when it does not move in `seconds`.
+    """
+    before = compaction_count(await get_raw(session, metrics_url), member)
+    started = time.perf_counter()
+    body = {"namespace": member.namespace, "pod": member.pod, "lines": [marker_line()]}
+    async with session.post(api_url + "/_emu/append", json=body) as resp:
+        resp.raise_for_status()
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                if compaction_count(await get_raw(session, metrics_url), member) > before:
+                    return time.perf_counter() - started
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        return math.inf
+
+
+def scrape_spread(text: str, *, now: float) -> dict[str, float]:
+    """How the exporter's own scrapes look right now: age of the oldest and newest successful
+    scrape, their spread, and the per-target scrape duration percentiles."""
+    stamps = [v for _, v in samples(text, P + "last_scrape_success_timestamp_seconds")]
+    durations = [v for _, v in samples(text, P + "exporter_scrape_duration_seconds")]
+    if not stamps:
+        return {"targets_scraped": 0}
+    return {
+        "targets_scraped": len(stamps),
+        "oldest_success_age_s": now - min(stamps),
+        "newest_success_age_s": now - max(stamps),
+        "success_spread_s": max(stamps) - min(stamps),
+        "scrape_duration_p50_s": statistics.median(durations) if durations else float("nan"),
+        "scrape_duration_p99_s": percentile(durations, 99),
+        "scrape_duration_max_s": max(durations, default=float("nan")),
+    }

@@ -1,0 +1,89 @@
+"""Printing a point's figures for people, and saving them as JSON for docs and plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+
+def _ms(seconds: float) -> str:
+    return "n/a" if seconds is None or math.isnan(seconds) else f"{seconds * 1000:.0f} ms"
+
+
+def text(f: dict[str, Any]) -> str:
+    """A readable summary of one point."""
+    cores = f["cpu_cores"]
+    lines = [
+        f"fleet: {f['shoots']} shoots = {f['members']} etcd members, scrape interval "
+        f"{f['scrape_interval_s']:g} s, {f['log_rate_per_member']:g} log lines/member/s "
+        f"({f['lines_written_per_s']:.0f} lines/s written), {f['replicas']} replica(s)",
+        f"steady after: {f['steady_after_s']}; measured window {f['window_s']:.0f} s",
+        "CPU (average cores over the window): "
+        + ", ".join(f"{name} {value:.3f}" for name, value in sorted(cores.items())),
+        f"exporter: CPU {f['exporter_cpu_cores']:.3f} cores, peak RSS "
+        f"{f['exporter_peak_rss_mib']:.0f} MiB, lines read {f.get('lines_read_per_s') or 0:.0f}/s",
+        f"/metrics: render p50 {_ms(f['render_p50_s'])}, p99 {_ms(f['render_p99_s'])}, "
+        f"max {_ms(f['render_max_s'])}; {f['metrics_bytes'] / 1e6:.2f} MB "
+        f"({f['metrics_wire_bytes'] / 1e6:.2f} MB on the wire), {f['metrics_lines']} lines",
+        f"event → /metrics: p50 {_ms(f['event_p50_s'])}, p99 {_ms(f['event_p99_s'])} "
+        f"({len(f['event_delays_s'])} injected lines)",
+        f"scrapes: {f.get('targets_scraped', 0)} targets, last successes spread over "
+        f"{f.get('success_spread_s', float('nan')):.1f} s (oldest "
+        f"{f.get('oldest_success_age_s', float('nan')):.1f} s ago), duration p50 "
+        f"{_ms(f.get('scrape_duration_p50_s', float('nan')))} p99 "
+        f"{_ms(f.get('scrape_duration_p99_s', float('nan')))}",
+        f"emulator: {f['emulator']['streams']} open log streams, "
+        f"{f['emulator']['log_opens']} log opens so far",
+        "peak RSS (MiB): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in sorted(f["peak_rss_mib"].items())),
+    ]
+    if "prometheus" in f:
+        p = f["prometheus"]
+        lines.append(
+            f"prometheus: {p['targets_up']:.0f} targets up, {p['head_series']:.0f} head series, "
+            f"scrape p50 {_ms(p['scrape_duration_p50_s'])} p99 {_ms(p['scrape_duration_p99_s'])}; "
+            f"CPU ratio exporter/prometheus {f.get('cpu_ratio_vs_prometheus', float('nan')):.2f}"
+        )
+    for name, check in (f.get("budgets") or {}).items():
+        verdict = "ok" if check["ok"] else "OVER"
+        lines.append(f"budget {name}: {check['value']} (limit {check['limit']}) {verdict}")
+    if "sharding" in f:
+        lines += _sharding_lines(f["sharding"])
+    return "\n".join(lines)
+
+
+def _sharding_lines(s: dict[str, Any]) -> list[str]:
+    b = s["before"]
+    lines = [
+        f"sharding: {b['covered']}/{b['members']} covered, {b['gaps']} gaps, "
+        f"{b['duplicates']} duplicates; per replica {b['per_replica']}"
+    ]
+    if "after" in s:
+        a, m = s["after"], s["moves"]
+        lines.append(
+            f"resharded: {a['covered']}/{a['members']} covered, {a['gaps']} gaps, "
+            f"{a['duplicates']} duplicates; per replica {a['per_replica']}"
+        )
+        lines.append(
+            f"moved {m['moved']} of {m['targets']} targets ({m['moved_share']:.1%}, jump hash "
+            f"expects {m['expected_share_jump_hash']:.1%}; {m['moved_to_new_shards']} to the new "
+            f"shard(s)); modulo hashing would move {m['modulo_hash_would_move']}"
+        )
+    return lines
+
+
+def save(path: Path, data: Any) -> None:
+    """Write figures as JSON (NaN as null)."""
+    path.write_text(json.dumps(_clean(data), indent=1, sort_keys=True) + "\n")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
