@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reshard-to", type=int, default=0, help="then restart with this many shards")
     p.add_argument("--no-prometheus", action="store_true", help="skip the Prometheus baseline")
     p.add_argument("--endpoint-procs", type=int, default=1, help="processes serving /metrics")
+    p.add_argument(
+        "--nice-others", type=int, default=10, help="nice level of the simulator and Prometheus"
+    )
     p.add_argument("--render-gets", type=int, default=20)
     p.add_argument("--events", type=int, default=20, help="marker lines injected")
     p.add_argument("--curve", default="", help="comma-separated shoot counts: the scaling curve")
@@ -70,6 +73,7 @@ def options(args: argparse.Namespace, *, shoots: int, prometheus: bool) -> stack
         prometheus=prometheus,
         exporter_args=list(args.exporter_arg),
         exporter_tree=args.exporter_tree,
+        nice_others=args.nice_others,
         ready_timeout=args.ready_timeout,
     )
 

@@ -86,6 +86,7 @@ def summarize(
         "simulator_cpu_cores": round(sum(v for k, v in cores.items() if k.startswith("sim-")), 4),
         "exporter_peak_rss_mib": max(peak[n] for n in exporters),
         "window_render_s": [round(t, 4) for t in window["window_render_s"]],
+        "window_render_cpu_s": [round(t, 4) for t in window["window_render_cpu_s"]],
         "event_p50_s": percentile(delays, 50),
         "event_p99_s": percentile(delays, 99),
         "event_delays_s": [round(d, 4) for d in delays],

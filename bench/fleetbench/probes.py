@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bench.fleetbench.loglines import marker_line
+from bench.fleetbench.procs import cpu_seconds
 from bench.fleetbench.seed import Member
 
 P = "etcd_latency_"
@@ -71,16 +72,25 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+async def timed_get(session: aiohttp.ClientSession, url: str, *, pid: int) -> tuple[Scrape, float]:
+    """GET /metrics and the exporter's CPU seconds meanwhile (its render, gzip and whatever
+    else it did: a long GET with little CPU was waiting for a CPU, not rendering)."""
+    before = cpu_seconds(pid)
+    scrape = await get_metrics(session, url)
+    return scrape, cpu_seconds(pid) - before
+
+
 async def render_times(
-    session: aiohttp.ClientSession, url: str, *, count: int
-) -> tuple[list[float], Scrape]:
-    """`count` sequential GETs of /metrics: their durations and the last response."""
-    times, last = [], None
+    session: aiohttp.ClientSession, url: str, *, count: int, pid: int
+) -> tuple[list[float], list[float], Scrape]:
+    """`count` sequential GETs of /metrics: durations, exporter CPU seconds, last response."""
+    times, cpu, last = [], [], None
     for _ in range(count):
-        last = await get_metrics(session, url)
+        last, used = await timed_get(session, url, pid=pid)
         times.append(last.seconds)
+        cpu.append(used)
     assert last is not None
-    return times, last
+    return times, cpu, last
 
 
 async def get_raw(session: aiohttp.ClientSession, url: str) -> bytes:

@@ -52,11 +52,13 @@ class Proc:
         return self.popen.returncode
 
 
-def start(name: str, argv: list[str], *, workdir: Path, tree: Path = REPO) -> Proc:
+def start(name: str, argv: list[str], *, workdir: Path, tree: Path = REPO, nice: int = 0) -> Proc:
     """Start `argv` in source tree `tree` (its root on PYTHONPATH), output in
-    `workdir/<name>.out|.err`."""
+    `workdir/<name>.out|.err`, at scheduling priority `nice` (`nice` execs: the PID is argv's)."""
     out, err = workdir / f"{name}.out", workdir / f"{name}.err"
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    if nice:
+        argv = ["nice", "-n", str(nice), *argv]
     with out.open("wb") as o, err.open("wb") as e:
         popen = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=o, stderr=e, env=env, cwd=tree

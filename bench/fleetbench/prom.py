@@ -40,7 +40,7 @@ def write_config(
     return path
 
 
-def launch(workdir: Path, *, config: Path, port: int) -> Proc:
+def launch(workdir: Path, *, config: Path, port: int, nice: int = 0) -> Proc:
     """Start Prometheus on 127.0.0.1:`port` with a TSDB under `workdir`."""
     binary = available()
     if binary is None:
@@ -55,6 +55,7 @@ def launch(workdir: Path, *, config: Path, port: int) -> Proc:
             "--storage.tsdb.retention.time=2h",
         ],
         workdir=workdir,
+        nice=nice,
     )
 
 

@@ -25,7 +25,9 @@ def text(f: dict[str, Any]) -> str:
         f"exporter: CPU {f['exporter_cpu_cores']:.3f} cores, peak RSS "
         f"{f['exporter_peak_rss_mib']:.0f} MiB, lines read {f.get('lines_read_per_s') or 0:.0f}/s",
         f"/metrics: render p50 {_ms(f['render_p50_s'])}, p99 {_ms(f['render_p99_s'])}, "
-        f"max {_ms(f['render_max_s'])}; {f['metrics_bytes'] / 1e6:.2f} MB "
+        f"max {_ms(f['render_max_s'])} (exporter CPU meanwhile p50 "
+        f"{_ms(f['render_cpu_p50_s'])}, p99 {_ms(f['render_cpu_p99_s'])}); "
+        f"{f['metrics_bytes'] / 1e6:.2f} MB "
         f"({f['metrics_wire_bytes'] / 1e6:.2f} MB on the wire), {f['metrics_lines']} lines",
         f"event → /metrics: p50 {_ms(f['event_p50_s'])}, p99 {_ms(f['event_p99_s'])} "
         f"({len(f['event_delays_s'])} injected lines)",
@@ -47,6 +49,8 @@ def text(f: dict[str, Any]) -> str:
             f"CPU ratio exporter/prometheus {f.get('cpu_ratio_vs_prometheus', float('nan')):.2f}"
         )
     for name, check in (f.get("budgets") or {}).items():
+        if check["value"] is None:
+            continue  # not measured in this run (no Prometheus)
         verdict = "ok" if check["ok"] else "OVER"
         lines.append(f"budget {name}: {check['value']} (limit {check['limit']}) {verdict}")
     if "sharding" in f:

@@ -30,6 +30,7 @@ from bench.fleetbench.probes import (
     render_times,
     samples,
     scrape_spread,
+    timed_get,
 )
 from bench.fleetbench.procs import CpuWindow, Proc, memory
 from bench.fleetbench.seed import Member, fleet
@@ -116,13 +117,14 @@ async def wait_steady(
     started, reached = time.monotonic(), {}
     want = len(running.members)
     async with asyncio.timeout(seconds):
-        while len(reached) < 3:
+        while True:
             status = await _steady_status(session, running)
             for what, count in status.items():
                 if count >= want and what not in reached:
                     reached[what] = round(time.monotonic() - started, 1)
+            if len(reached) == len(status):
+                return reached
             await asyncio.sleep(2.0)
-    return reached
 
 
 async def _steady_status(session: aiohttp.ClientSession, running: Fleet) -> dict[str, float]:
@@ -132,14 +134,14 @@ async def _steady_status(session: aiohttp.ClientSession, running: Fleet) -> dict
         up += sum(v for lab, v in samples(text, P + "exporter_targets") if lab["state"] == "up")
         streams_up += sum(v for _, v in samples(text, P + "log_stream_up"))
     emu = await stack.emulator_stats(session, running.api_url)
-    prom_up = float(len(running.members))
-    if running.prometheus is not None:
-        prom_up = await prom.scalar(running.prom_port, 'count(up{job="etcd"} == 1)')
-    return {
+    status = {
         "exporter_targets_up": up,
         "exporter_streams_up": min(streams_up, emu["streams"]),
-        "prometheus_targets_up": prom_up,
     }
+    if running.prometheus is not None:
+        query = 'count(up{job="etcd"} == 1)'
+        status["prometheus_targets_up"] = await prom.scalar(running.prom_port, query)
+    return status
 
 
 async def measure_window(
@@ -149,6 +151,7 @@ async def measure_window(
     window = CpuWindow(running.pids())
     first: dict[str, str] = {}
     renders: list[float] = []
+    render_cpu: list[float] = []
     rss_max: dict[str, int] = {}
     window.begin()
     lines_before = (await stack.emulator_stats(session, running.api_url))["lines"]
@@ -157,8 +160,9 @@ async def measure_window(
     for cycle in range(cycles):
         tick = loop.time()
         for exporter in running.exporters:
-            scrape = await get_metrics(session, exporter.metrics_url)
+            scrape, used = await timed_get(session, exporter.metrics_url, pid=exporter.proc.pid)
             renders.append(scrape.seconds)
+            render_cpu.append(used)
             first.setdefault(exporter.proc.name, scrape.text)
         while loop.time() < min(tick + interval, end):
             _sample_rss(running.pids(), rss_max)
@@ -176,6 +180,7 @@ async def measure_window(
         "window_s": round(elapsed, 1),
         "cpu_cores": {k: round(v, 4) for k, v in cores.items()},
         "window_render_s": renders,
+        "window_render_cpu_s": render_cpu,
         "rss_max_mib": {k: round(v / MiB, 1) for k, v in rss_max.items()},
         "lines_written_per_s": round((lines_after - lines_before) / elapsed, 1),
         "lines_read_per_s": round((read[1] - read[0]) / elapsed, 1)
@@ -199,10 +204,14 @@ async def probe(
 ) -> dict[str, Any]:
     """Render timings, event-to-/metrics delays, scrape spread, streams, memory, Prometheus."""
     main = running.exporters[0]
-    times, last = await render_times(session, main.metrics_url, count=render_gets)
+    times, cpu, last = await render_times(
+        session, main.metrics_url, count=render_gets, pid=main.proc.pid
+    )
     out: dict[str, Any] = {
         "render_p50_s": percentile(times, 50),
         "render_p99_s": percentile(times, 99),
+        "render_cpu_p50_s": percentile(cpu, 50),
+        "render_cpu_p99_s": percentile(cpu, 99),
         "render_max_s": max(times),
         "metrics_bytes": len(last.text.encode()),
         "metrics_wire_bytes": last.wire_bytes,

@@ -41,6 +41,7 @@ class Options:
     prometheus: bool = True
     exporter_args: list[str] = field(default_factory=list)
     exporter_tree: Path | None = None  # another checkout's exporter (before/after comparisons)
+    nice_others: int = 10  # the simulator and Prometheus yield the CPU to the exporter
     ready_timeout: float = 900.0
 
 
@@ -64,7 +65,7 @@ async def start_api(opts: Options, workdir: Path, stack: contextlib.ExitStack) -
     kubeconfig = workdir / "kubeconfig"
     argv = python(SIM, "api", f"--shoots={opts.shoots}", f"--kubeconfig={kubeconfig}")
     argv += [f"--log-rate={opts.log_rate}", f"--seed={opts.seed}"]
-    proc = start("sim-api", argv, workdir=workdir)
+    proc = start("sim-api", argv, workdir=workdir, nice=opts.nice_others)
     stack.callback(proc.stop)
     await wait_ready_line(proc, seconds=300)
     proc.ready["kubeconfig"] = str(kubeconfig)
@@ -82,7 +83,8 @@ async def start_endpoints(
         for i in range(opts.endpoint_procs):
             argv = python(SIM, "endpoints", f"--shoots={opts.shoots}", f"--port={port}")
             argv += [f"--slice={i}/{opts.endpoint_procs}", f"--seed={opts.seed}"]
-            procs.append(start(f"sim-endpoints-{i}", argv, workdir=workdir))
+            name = f"sim-endpoints-{i}"
+            procs.append(start(name, argv, workdir=workdir, nice=opts.nice_others))
         try:
             for proc in procs:
                 await wait_ready_line(proc, seconds=300)
@@ -113,7 +115,7 @@ async def start_prometheus(
         timeout=opts.timeout,
     )
     port = free_port()
-    proc = prom.launch(workdir, config=config, port=port)
+    proc = prom.launch(workdir, config=config, port=port, nice=opts.nice_others)
     stack.callback(proc.stop)
     await prom.wait_ready(proc, port, seconds=120)
     return proc, port

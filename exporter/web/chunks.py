@@ -25,12 +25,12 @@ from exporter.collector import (
     SECTIONS,
     EtcdLatencyCollector,
     Family,
-    TargetLabels,
     exposed_type,
     family_rank,
     relayed_base,
     relayed_head,
 )
+from exporter.labels import TargetLabels
 from exporter.model import RelayedFamily
 from exporter.state import TargetState
 from exporter.web.textsink import TextSink, om_header, relayed_lines, text_header

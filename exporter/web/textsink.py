@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exporter.collector import Family, LabelBase, Labels, escape_value, family_rank
+from exporter.collector import Family, family_rank
+from exporter.labels import LabelBase, Labels, escape_value
 from exporter.metrics import relayed_name
 from exporter.model import Sample as RelayedSample
 
