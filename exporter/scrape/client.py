@@ -1,12 +1,14 @@
 """Fetch one etcd /metrics: shared session, timeout, TLS, size cap, classified errors.
 
-The scraper holds no per-target state: `scrape_once` returns the relayed families or raises
-ScrapeError with a bounded reason; `scrape_loop` (loop.py) records the outcome.
+`scrape_once` returns the relayed families or raises ScrapeError with a bounded reason;
+`scrape_loop` (loop.py) records the outcome and keeps the target's only scrape state: the layout
+of its last payload (`layout.Extractor`).
 """
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 
 import aiohttp
 
@@ -55,8 +57,10 @@ async def scrape_once(
     timeout: float,  # noqa: ASYNC109 - the HTTP request's ClientTimeout, not a cancel scope
     max_bytes: int,
     tls_contexts: SSLContextCache | None = None,
+    extract: Callable[[str], tuple[RelayedFamily, ...]] = extract_families,
 ) -> tuple[RelayedFamily, ...]:
-    """Fetch `spec.url` and extract the relayed families; raises ScrapeError(reason)."""
+    """Fetch `spec.url` and extract the relayed families with `extract` (a target's own
+    `layout.Extractor().extract` reads its payloads faster); raises ScrapeError(reason)."""
     ssl_arg: ssl.SSLContext | bool = True
     server_name = None
     if spec.tls is not None:
@@ -70,7 +74,7 @@ async def scrape_once(
         request_timeout=timeout,
         max_bytes=max_bytes,
     )
-    return extract_families(body.decode("utf-8", errors="replace"))
+    return extract(body.decode("utf-8", errors="replace"))
 
 
 async def _fetch(

@@ -60,7 +60,15 @@ def extract_families(text: str, wanted: Iterable[str] = WANTED) -> tuple[Relayed
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n")
-    text = "\n" + text
+    return tuple(family for family, _ in extract_blocks("\n" + text, wanted))
+
+
+def extract_blocks(text: str, wanted: Iterable[str]) -> list[tuple[RelayedFamily, int]]:
+    """The wanted families found in `text` (which starts with a newline; lines end with `\\n`
+    alone), each with the offset of its block's first line, in the order of `wanted`.
+
+    Raises ScrapeError("parse") as extract_families does.
+    """
     names = tuple(wanted)
     starts = _typed_blocks(text, frozenset(names))
     families = []
@@ -70,10 +78,26 @@ def extract_families(text: str, wanted: Iterable[str] = WANTED) -> tuple[Relayed
             start = _untyped_block(text, name)
         family = _parse_block(text, start=start, name=name) if start >= 0 else None
         if family is not None:
-            families.append(family)
+            families.append((family, start))
     if not families:
         raise ScrapeError("parse", "no relayed etcd family in the response")
-    return tuple(families)
+    return families
+
+
+def has_family(text: str, name: str) -> bool:
+    """Whether `text` (as given to extract_families) has a line that starts a block of family
+    `name` for extract_blocks: `# TYPE <name>`, `# HELP <name> `, or a sample `<name>` followed by
+    a space, `{` or a tab."""
+    for marker in (f"# TYPE {name}", f"# HELP {name} ", f"{name} ", f"{name}{{", f"{name}\t"):
+        at = text.find(marker)
+        while at >= 0:
+            after = at + len(marker)
+            line_start = at == 0 or text[at - 1] == "\n"
+            name_ends = marker[-1] in " {\t" or after == len(text) or text[after] in " \n"
+            if line_start and name_ends:
+                return True
+            at = text.find(marker, at + 1)
+    return False
 
 
 def _typed_blocks(text: str, wanted: frozenset[str]) -> dict[str, int]:
@@ -114,7 +138,7 @@ def _parse_block(text: str, *, start: int, name: str) -> RelayedFamily | None:
         if text.startswith("#", pos):
             eol = text.find("\n", pos)
             eol = size if eol < 0 else eol
-            header = _header(text[pos:eol])
+            header = header_of(text[pos:eol])
             pos = eol + 1
             if header is None:
                 continue  # a plain comment
@@ -152,7 +176,7 @@ def _parse_lines(chunk: str, *, name: str, allowed: frozenset[str], into: list[S
     return True
 
 
-def _header(line: str) -> tuple[str, str, str] | None:
+def header_of(line: str) -> tuple[str, str, str] | None:
     """('HELP'|'TYPE', family name, rest) for a header line; None for any other comment."""
     parts = line[1:].lstrip().split(None, 2)
     if len(parts) < 2 or parts[0] not in ("HELP", "TYPE"):

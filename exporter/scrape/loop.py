@@ -1,7 +1,8 @@
 """The per-target scrape loop: scrape every interval, record the outcome in the target's state.
 
-The loop keeps no state of its own beyond the schedule; what it learns goes into TargetState.
-It logs once per up/down transition, not once per scrape.
+The loop keeps no state of its own beyond the schedule and the layout of the target's last
+payload (`layout.Extractor`, which makes the next extraction cheaper); what it learns goes into
+TargetState. It logs once per up/down transition, not once per scrape.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import aiohttp
 from exporter.model import ScrapeSpec
 from exporter.scrape.client import scrape_once
 from exporter.scrape.errors import ScrapeError
+from exporter.scrape.layout import Extractor
 from exporter.scrape.tls import SSLContextCache
 from exporter.state import TargetState
 
@@ -50,6 +52,7 @@ async def scrape_loop(
     loop = asyncio.get_running_loop()
     await asyncio.sleep(uniform(0.0, min(interval / 3, FIRST_JITTER_MAX)))
     first = True
+    extractor = Extractor()
     while True:
         started = loop.time()
         await _scrape_and_record(
@@ -59,6 +62,7 @@ async def scrape_loop(
             request_timeout=min(timeout, interval),
             max_bytes=max_bytes,
             tls_contexts=tls_contexts,
+            extractor=extractor,
         )
         period = uniform(0.1, 1.0) * interval if first else interval
         first = False
@@ -73,6 +77,7 @@ async def _scrape_and_record(
     request_timeout: float,
     max_bytes: int,
     tls_contexts: SSLContextCache | None,
+    extractor: Extractor,
 ) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -84,6 +89,7 @@ async def _scrape_and_record(
             timeout=request_timeout,
             max_bytes=max_bytes,
             tls_contexts=tls_contexts,
+            extract=extractor.extract,
         )
     except ScrapeError as err:
         state.record_scrape_error(err.reason, duration=loop.time() - started)

@@ -1,0 +1,189 @@
+"""Extraction that remembers where the families were: one target's scrapes after the first. Pure.
+
+An etcd member writes the same families, in the same order, with the same label sets, on every
+scrape; only the values change. `Extractor.extract` does a full `extract_families` once and keeps
+the layout it found: for each relayed family, its header text (`# HELP`/`# TYPE` lines), its
+offset, and the text of each sample line up to its value (`name{labels} `). On the next payload it
+finds each header near its last offset and reads each sample line as that same text followed by
+a value, with no regular expression and no label parsing: about a fifth of the full extraction's
+CPU, which is most of the exporter's CPU per scrape.
+
+Anything else falls back to the full extraction, which learns the new layout: a header not found
+near its place, a sample line with other labels, one line more or fewer in a family, a timestamp,
+whitespace, a comment inside a family, a family that appeared. For a payload that holds each family
+once, as the text format requires, the result is always `extract_families(text)`'s; tests compare
+the two on captured payloads and on random edits of them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from exporter.model import RelayedFamily, Sample
+from exporter.scrape import extract as ex
+
+# How far (in characters) a family's header may move between two scrapes and still be found
+# without a full search: the values before it changing length.
+WINDOW = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A sample line's text before its value (`name{labels} `), and what it parses to."""
+
+    key: str
+    name: str
+    labels: ex.Labels
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a family was: its header text (its `# HELP`/`# TYPE` lines), the header's offset,
+    its sample lines, and a pattern that matches them with any values (one group per value)."""
+
+    family: RelayedFamily
+    header: str
+    offset: int
+    lines: tuple[Line, ...]
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The places of the wanted families found, and the wanted families that were not."""
+
+    places: tuple[Place, ...]
+    absent: tuple[str, ...]
+
+
+class Extractor:
+    """`extract_families` for one target's successive payloads (see the module docstring)."""
+
+    __slots__ = ("_layout", "full", "reused", "wanted")
+
+    def __init__(self, wanted: Iterable[str] = ex.WANTED) -> None:
+        self.wanted = tuple(wanted)
+        self._layout: Layout | None = None
+        self.reused = 0  # extractions done from the layout
+        self.full = 0  # full extractions
+
+    def extract(self, text: str) -> tuple[RelayedFamily, ...]:
+        """The wanted families of `text`; raises ScrapeError("parse") as extract_families does."""
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        if self._layout is not None:
+            families = _reuse(text, self._layout)
+            if families is not None:
+                self.reused += 1
+                return families
+        self.full += 1
+        self._layout = None
+        found = ex.extract_blocks("\n" + text, self.wanted)  # offsets one past `text`'s
+        self._layout = _learn(text, self.wanted, [(f, start - 1) for f, start in found])
+        return tuple(family for family, _ in found)
+
+
+def _learn(
+    text: str, wanted: tuple[str, ...], found: list[tuple[RelayedFamily, int]]
+) -> Layout | None:
+    """The layout of `text`, whose `found` families start at the given offsets, or None when a
+    family's block is not plain: a header and sample lines, each `name{labels} value`, then
+    another family's header."""
+    places = []
+    for family, start in found:
+        place = _place(text, family, start)
+        if place is None:
+            return None
+        places.append(place)
+    names = {family.name for family, _ in found}
+    return Layout(tuple(places), tuple(name for name in wanted if name not in names))
+
+
+def _place(text: str, family: RelayedFamily, start: int) -> Place | None:
+    first = start
+    while text.startswith("#", first):  # the header lines
+        first = text.find("\n", first) + 1
+        if first == 0:
+            return None
+    lines = []
+    pos = first
+    for sample in family.samples:
+        eol = text.find("\n", pos)
+        eol = len(text) if eol < 0 else eol
+        key, space, value = text[pos:eol].rpartition(" ")
+        if not space or not _plain_value(value):
+            return None
+        line = Line(key + " ", sample.name, sample.labels)
+        parsed = ex.parse_sample_line(text[pos:eol])
+        if (parsed.name, parsed.labels) != (line.name, line.labels) or not _same(
+            parsed.value, float(value)
+        ):
+            return None  # not the canonical form (whitespace, a timestamp)
+        lines.append(line)
+        pos = eol + 1
+    if not _ends_family(text, pos, family.name):
+        return None
+    # A value: no whitespace that float() would not also strip, no `_` (float() takes `1_000`).
+    value = r"([^ \t\n_]+)"
+    pattern = "\n".join(re.escape(line.key) + value for line in lines) + r"(?:\n|\Z)"
+    return Place(family, text[start:first], start, tuple(lines), re.compile(pattern))
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _plain_value(value: str) -> bool:
+    return bool(value) and "_" not in value and value == value.strip() and "\t" not in value
+
+
+def _ends_family(text: str, pos: int, name: str) -> bool:
+    """Whether the line at `pos` ends a family `name` for the full parser: the end of the text, or
+    a `# HELP`/`# TYPE` line of another family."""
+    if pos >= len(text):
+        return True
+    if not text.startswith(("# HELP ", "# TYPE "), pos):
+        return False
+    at = pos + len("# HELP ")
+    if at < len(text) and not text[at].isspace():  # the name starts here (the common case)
+        after = at + len(name)
+        same = text.startswith(name, at) and (after == len(text) or text[after].isspace())
+        return not same
+    eol = text.find("\n", pos)
+    header = ex.header_of(text[pos : len(text) if eol < 0 else eol])
+    return header is not None and header[1] != name
+
+
+def _reuse(text: str, layout: Layout) -> tuple[RelayedFamily, ...] | None:
+    """The families of `text` read with `layout`, or None where the layout does not fit."""
+    for name in layout.absent:
+        if ex.has_family(text, name):
+            return None
+    families = []
+    for place in layout.places:
+        lo = max(0, place.offset - WINDOW)
+        at = text.find(place.header, lo, place.offset + WINDOW + len(place.header))
+        if at < 0 or (at > 0 and text[at - 1] != "\n"):
+            return None
+        matched = place.pattern.match(text, at + len(place.header))
+        if matched is None:
+            return None
+        try:
+            values = [float(value) for value in matched.groups()]
+        except ValueError:
+            return None
+        samples = tuple(
+            [
+                Sample(line.name, line.labels, value)
+                for line, value in zip(place.lines, values, strict=True)
+            ]
+        )
+        pos = matched.end()
+        if not _ends_family(text, pos, place.family.name):
+            return None
+        family = place.family
+        families.append(RelayedFamily(family.name, family.type, family.help, samples))
+    return tuple(families)
