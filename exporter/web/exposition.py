@@ -119,7 +119,13 @@ def make_metrics_handler(registry: CollectorRegistry) -> Handler:
 
 # A 1,000-shoot seed's /metrics is about 50 MB of very repetitive text: gzip level 1 takes a third
 # of the default level's CPU (0.09 s against 0.28 s) for a 25 % larger response (2.0 MB, 1.6 MB).
+# Intel's ISA-L (package `isal`) writes the same gzip stream about six times faster than zlib at
+# level 1 for the same size; zlib is the fallback where it has no wheel.
 GZIP_LEVEL = 1
+try:
+    from isal import isal_zlib as deflate
+except ImportError:  # pragma: no cover - isal has wheels for the platforms the image is built for
+    import zlib as deflate  # type: ignore[no-redef]
 
 
 GZIP_SLICE = 1 << 20
@@ -132,7 +138,7 @@ async def gzip_parts(parts: Iterable[bytes]) -> bytes:
     On the loop's thread rather than in an executor: the executor's threads each got their own
     malloc arena and kept about 50 MB resident between requests at 2,000 members.
     """
-    packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    packer = deflate.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     out, pending = [], 0
     for part in parts:
         out.append(packer.compress(part))

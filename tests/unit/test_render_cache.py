@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from exporter.model import (
 from exporter.scrape import extract
 from exporter.scrape.extract import extract_families
 from exporter.state import Limits, Store
+from exporter.web import exposition
 from exporter.web.chunks import ChunkCache, prerender
 from exporter.web.exposition import accepts_gzip, chunk_cache, gzip_parts, render
 from exporter.web.textsink import go_float, go_floats
@@ -250,7 +252,14 @@ def test_accepts_gzip(header: str, expected: bool) -> None:
     assert accepts_gzip(header) is expected
 
 
-async def test_gzip_parts_joins_and_round_trips_without_a_timestamp() -> None:
+@pytest.mark.parametrize("deflate", ["isal", "zlib"])
+async def test_gzip_parts_joins_and_round_trips_without_a_timestamp(
+    deflate: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if deflate == "zlib":  # the fallback where isal has no wheel
+        monkeypatch.setattr(exposition, "deflate", zlib)
+    else:  # installed with the project: /metrics is gzipped by ISA-L
+        assert exposition.deflate.__name__ == "isal.isal_zlib"
     parts = [PAYLOAD.encode(), b"", PAYLOAD.encode()[:1000], PAYLOAD.encode()] * 4
     packed = await gzip_parts(parts)
     assert gzip.decompress(packed) == b"".join(parts)
