@@ -5,12 +5,14 @@
 # so it works with readOnlyRootFilesystem.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# The same Python and Debian release with a C compiler, for the parser's optional C extension.
+ARG BUILDER_IMAGE=python:3.11-bookworm
 
-FROM ${PYTHON_IMAGE} AS builder
+FROM ${BUILDER_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY exporter ./exporter
 # Wheels of the project and every dependency; the final stage installs from these only.
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .

@@ -21,7 +21,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py exporter/parser/_shapes.c | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 

@@ -36,19 +36,34 @@ from exporter.parser.prefix import EMBEDDED_MIN_LENGTH
 from exporter.parser.text import LEADERSHIP, STARTS
 from exporter.parser.zap import HANDLERS, PREFIXES
 
-_KUBELET = rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z "
-_KUBELET_LENGTH = 31
+# The kubelet's `timestamps=true` prefix, one character per byte, `d` standing for a digit.
+KUBELET_SHAPE = b"dddd-dd-ddTdd:dd:dd.dddddddddZ "
+_KUBELET = re.sub(rb"d+", lambda m: rb"[0-9]{%d}" % len(m[0]), re.escape(KUBELET_SHAPE))
+_KUBELET_LENGTH = len(KUBELET_SHAPE)
 _LONGEST = EMBEDDED_MIN_LENGTH - 1  # longest line a block pattern deletes
 # Longest value of each zap field the block patterns accept; the rest of the line gets the rest.
-_TS, _LOGGER, _CALLER, _MSG = 64, 32, 200, 400
+ZAP_TS, _LOGGER, ZAP_CALLER, ZAP_MSG = 64, 32, 200, 400
+_TS, _CALLER, _MSG = ZAP_TS, ZAP_CALLER, ZAP_MSG
 _LEVELS = (b"info", b"warn", b"debug", b"error")
+
+
+def interesting_starts() -> list[bytes]:
+    """How a zap message of interest starts, right after `"msg":"`: an exact message and its
+    closing quote, or a prefix (`trace[`, `raft.node: `)."""
+    return [msg.encode() + b'"' for msg in sorted(HANDLERS)] + [p.encode() for p in PREFIXES]
 
 
 def _not_interesting() -> bytes:
     """A lookahead that fails where a zap message of interest starts (exact or prefix match)."""
-    exact = [re.escape(msg.encode()) + rb'"' for msg in sorted(HANDLERS)]
-    prefixes = [re.escape(p.encode()) for p in PREFIXES]
-    return rb"(?!" + b"|".join(exact + prefixes) + rb")"
+    return rb"(?!" + b"|".join(map(re.escape, interesting_starts())) + rb")"
+
+
+def zap_tail(levels: tuple[bytes, ...]) -> int:
+    """How long the rest of a deleted zap line may be, after the closing quote of its `msg` and
+    before its closing brace: what `_LONGEST` leaves when every field is as long as accepted."""
+    pieces = (b'{"level":"', b'","ts":"', b'","caller":"', b'","msg":"', b'"', b"}\r")
+    fixed = _KUBELET_LENGTH + max(map(len, levels)) + sum(map(len, pieces))
+    return _LONGEST - fixed - _TS - _CALLER - _MSG - (len(b'"logger":"",') + _LOGGER)
 
 
 def _pattern() -> re.Pattern[bytes]:
@@ -85,9 +100,7 @@ def _zap(prefix: bytes, levels: tuple[bytes, ...], value: bytes) -> re.Pattern[b
     """zap lines after `prefix`, `value` (a character class) standing for a field's characters;
     the general form (several levels) also takes raft's `"logger":"raft",`."""
     logger = rb'(?:"logger":"' + value + b'{0,%d}",)?' % _LOGGER if len(levels) > 1 else b""
-    pieces = (b'{"level":"', b'","ts":"', b'","caller":"', b'","msg":"', b'"', b"}\r")
-    fixed = _KUBELET_LENGTH + max(map(len, levels)) + sum(map(len, pieces))
-    rest = _LONGEST - fixed - _TS - _CALLER - _MSG - (len(b'"logger":"",') + _LOGGER)
+    rest = zap_tail(levels)
     line = (
         rb'\{"level":"(?:' + b"|".join(levels) + rb')","ts":"' + value + b"{0,%d}" % _TS
         + rb'",' + logger + rb'"caller":"' + value + b"{0,%d}" % _CALLER

@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-_PREFIX = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d) ", re.ASCII)
+# The prefix and its space, as `split_kubelet_prefix` takes it (for patterns of whole lines too).
+PREFIX_PATTERN = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d) "
+_PREFIX = re.compile(PREFIX_PATTERN, re.ASCII)
 _EMBEDDED = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(?:Z|[+-]\d\d:\d\d) ", re.ASCII)
 
 EMBEDDED_MIN_LENGTH = 2048

@@ -6,18 +6,60 @@ recognises in bulk, at C speed, and runs `classify_raw` (decode, then `parse_lin
 that is left: the events, the lines of other formats, and anything malformed. So every count of
 the summary is what the line-by-line reader finds, on any input; tests compare the two on the
 captured fixtures, on generated corpora mixed with garbage, and on random bytes.
+
+The first two block patterns (zap info lines of no interest, with and without the kubelet
+prefix: most lines of a real log) are also implemented in C, in the optional extension
+`exporter.parser._shapes`, built when a compiler is present. Its `undeleted` makes one pass over
+the block and returns the number of its lines (counted on the way, so the block is not read a
+second time) and exactly what `BLOCK_PATTERNS[0].strict` and `BLOCK_PATTERNS[1].strict` leave,
+several times faster than the regular expressions; the shape's numbers and the messages of
+interest are passed in from exporter.parser.bulk, and tests compare the two on boundaries and
+random input. Without the extension (`_undeleted` is None) the patterns do all the work.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from exporter.model import Event
 from exporter.parser import MAX_LINE_LENGTH, UNPARSED, parse_line
-from exporter.parser.bulk import BLOCK_PATTERNS, BlockPattern
+from exporter.parser.bulk import (
+    BLOCK_PATTERNS,
+    KUBELET_SHAPE,
+    ZAP_CALLER,
+    ZAP_MSG,
+    ZAP_TS,
+    BlockPattern,
+    interesting_starts,
+    zap_tail,
+)
 from exporter.parser.events import Result
 from exporter.parser.summary import Summary
 
 # A longer line cannot be short enough in characters; readers may drop it unread.
 MAX_LINE_BYTES = 4 * MAX_LINE_LENGTH
+
+
+def _accelerator() -> Callable[[bytes, int, int], tuple[int, bytes]] | None:
+    """`undeleted(data, start, end)`: the number of newlines in the block `data[start:end]` and
+    the block without the lines `BLOCK_PATTERNS[0].strict` and `[1].strict` delete, from the C
+    extension given the numbers those patterns are built from; None when the extension is not
+    built."""
+    try:
+        from exporter.parser._shapes import undeleted
+    except ImportError:
+        return None
+    starts = tuple(interesting_starts())
+    numbers = (ZAP_TS, ZAP_CALLER, ZAP_MSG, zap_tail((b"info",)))
+
+    def shapes(data: bytes, start: int, end: int) -> tuple[int, bytes]:
+        return undeleted(data, start, end, KUBELET_SHAPE, starts, *numbers)
+
+    return shapes
+
+
+# The switch between the two paths, which give the same results (tests set it to None).
+_undeleted = _accelerator()
 
 
 def classify_raw(raw: bytes) -> Result:
@@ -39,12 +81,21 @@ def summarize_block(data: bytes, summary: Summary, *, start: int = 0, end: int =
     """Fold every line of the block `data[start:end]` (all of `data` by default) into `summary`:
     lines, unparsed, events. The block is read in place, not copied."""
     end = len(data) if end < 0 else end
-    lines = data.count(b"\n", start, end)
-    summary.lines += lines
-    if not lines:
-        return
-    rest, left = _delete(BLOCK_PATTERNS[0], data, start, end, lines)
-    for pattern in BLOCK_PATTERNS[1:]:
+    patterns: tuple[BlockPattern, ...]
+    if _undeleted is not None:  # lines counted and BLOCK_PATTERNS[0:2] applied in C, one pass
+        lines, rest = _undeleted(data, start, end)
+        summary.lines += lines
+        if not lines:
+            return
+        left, patterns = rest.count(b"\n"), BLOCK_PATTERNS[2:]
+    else:
+        lines = data.count(b"\n", start, end)
+        summary.lines += lines
+        if not lines:
+            return
+        rest, left = _delete(BLOCK_PATTERNS[0], data, start, end, lines)
+        patterns = BLOCK_PATTERNS[1:]
+    for pattern in patterns:
         if not left:
             return
         rest, left = _delete(pattern, rest, 0, len(rest), left)

@@ -21,9 +21,11 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from exporter.model import RelayedFamily, Sample
 from exporter.scrape import extract as ex
+from exporter.scrape.errors import ScrapeError
 
 # How far (in characters) a family's header may move between two scrapes and still be found
 # without a full search: the values before it changing length.
@@ -44,7 +46,9 @@ class Place:
     """Where a family was: its header text (its `# HELP`/`# TYPE` lines), the header's offset,
     its sample lines, and a pattern that matches them with any values (one group per value)."""
 
-    family: RelayedFamily
+    name: str
+    type: str
+    help: str
     header: str
     offset: int
     lines: tuple[Line, ...]
@@ -117,7 +121,10 @@ def _place(text: str, family: RelayedFamily, start: int) -> Place | None:
         if not space or not _plain_value(value):
             return None
         line = Line(key + " ", sample.name, sample.labels)
-        parsed = ex.parse_sample_line(text[pos:eol])
+        try:
+            parsed = ex.parse_sample_line(text[pos:eol])
+        except ScrapeError:
+            return None  # a line the full parser skipped (a comment, a blank line)
         if (parsed.name, parsed.labels) != (line.name, line.labels) or not _same(
             parsed.value, float(value)
         ):
@@ -126,10 +133,44 @@ def _place(text: str, family: RelayedFamily, start: int) -> Place | None:
         pos = eol + 1
     if not _ends_family(text, pos, family.name):
         return None
+    lines_, compiled = _shared_lines(tuple(lines))
+    header = _shared(text[start:first])
+    return Place(family.name, family.type, family.help, header, start, lines_, compiled)
+
+
+# Layouts of the members of one seed are mostly alike (the same histogram buckets, the same
+# headers): their lines, patterns and header texts are shared instead of held once per target
+# (2,000 targets held 70 MB of them). Bounded: emptied when full; a layout keeps what it holds.
+_SHARED: dict[object, object] = {}
+SHARED_MAX = 8192
+
+
+def _shared(header: str) -> str:
+    found = _SHARED.get(header)
+    if isinstance(found, str):
+        return found
+    _remember(header, header)
+    return header
+
+
+def _shared_lines(lines: tuple[Line, ...]) -> tuple[tuple[Line, ...], re.Pattern[str]]:
+    """The shared copy of `lines` and the pattern that reads their values."""
+    keys = tuple(line.key for line in lines)
+    found = _SHARED.get(keys)
+    if found is not None:
+        return cast(tuple[tuple[Line, ...], re.Pattern[str]], found)
     # A value: no whitespace that float() would not also strip, no `_` (float() takes `1_000`).
     value = r"([^ \t\n_]+)"
-    pattern = "\n".join(re.escape(line.key) + value for line in lines) + r"(?:\n|\Z)"
-    return Place(family, text[start:first], start, tuple(lines), re.compile(pattern))
+    pattern = "\n".join(re.escape(key) + value for key in keys) + r"(?:\n|\Z)"
+    entry = (lines, re.compile(pattern))
+    _remember(keys, entry)
+    return entry
+
+
+def _remember(key: object, value: object) -> None:
+    if len(_SHARED) >= SHARED_MAX:
+        _SHARED.clear()
+    _SHARED[key] = value
 
 
 def _same(a: float, b: float) -> bool:
@@ -182,8 +223,7 @@ def _reuse(text: str, layout: Layout) -> tuple[RelayedFamily, ...] | None:
             ]
         )
         pos = matched.end()
-        if not _ends_family(text, pos, place.family.name):
+        if not _ends_family(text, pos, place.name):
             return None
-        family = place.family
-        families.append(RelayedFamily(family.name, family.type, family.help, samples))
+        families.append(RelayedFamily(place.name, place.type, place.help, samples))
     return tuple(families)

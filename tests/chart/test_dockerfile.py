@@ -94,11 +94,13 @@ def test_hadolint_is_real(tmp_path: Path) -> None:
 
 
 def test_multi_stage_from_slim_python() -> None:
-    """A builder that makes wheels, and a final stage that installs from them only."""
+    """A builder that makes wheels (with a compiler, from the full image of the same Python and
+    Debian release), and a slim final stage that installs from them only."""
     builder, final = _stages()
     args = {i.args.split("=", 1)[0]: i.args for i in _instructions(DOCKERFILE.read_text())}
     assert args["PYTHON_IMAGE"] == "PYTHON_IMAGE=python:3.11-slim-bookworm"
-    assert builder[0].args == "${PYTHON_IMAGE} AS builder"
+    assert args["BUILDER_IMAGE"] == "BUILDER_IMAGE=python:3.11-bookworm"
+    assert builder[0].args == "${BUILDER_IMAGE} AS builder"
     assert final[0].args == "${PYTHON_IMAGE}"
     assert any(i.keyword == "RUN" and "pip wheel" in i.args for i in builder)
     [install] = [i for i in final if i.keyword == "RUN"]
@@ -157,7 +159,15 @@ def _context_files() -> list[str]:
         if line.strip() and not line.startswith("#")
     ]
     files = []
-    for root in ("pyproject.toml", "README.md", "exporter", "tests", "helm", "dashboards"):
+    for root in (
+        "pyproject.toml",
+        "setup.py",
+        "README.md",
+        "exporter",
+        "tests",
+        "helm",
+        "dashboards",
+    ):
         path = REPO_ROOT / root
         candidates = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         for candidate in candidates:
@@ -168,11 +178,14 @@ def _context_files() -> list[str]:
 
 
 def test_dockerignore_keeps_only_the_build_inputs() -> None:
-    """The context holds pyproject.toml, README.md and exporter/ sources, nothing else."""
+    """The context holds pyproject.toml, setup.py, README.md and exporter/ sources, nothing else
+    (no compiled extension of this machine)."""
     files = _context_files()
-    assert {"pyproject.toml", "README.md", "exporter/cli.py", "exporter/__init__.py"} <= set(files)
-    assert all(f in ("pyproject.toml", "README.md") or f.startswith("exporter/") for f in files)
-    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
+    assert {"pyproject.toml", "setup.py", "README.md", "exporter/cli.py"} <= set(files)
+    assert "exporter/parser/_shapes.c" in files
+    top = ("pyproject.toml", "setup.py", "README.md")
+    assert all(f in top or f.startswith("exporter/") for f in files)
+    assert not [f for f in files if "__pycache__" in f or f.endswith((".pyc", ".so"))]
     copied = [i.args.split()[:-1] for i in _stages()[0] if i.keyword == "COPY"]
     for source in (s for sources in copied for s in sources):
         assert any(f == source or f.startswith(source + "/") for f in files), source
@@ -189,8 +202,12 @@ def test_build_context_builds_and_installs(tmp_path: Path) -> None:
     build = ["wheel", "--no-deps", "--no-build-isolation", "--no-cache-dir", "-w", str(wheels), "."]
     subprocess.run([*pip, *build], cwd=context, check=True, timeout=120, capture_output=True)
     [wheel] = wheels.glob("*.whl")
-    assert wheel.name == f"etcd_latency_exporter-{__version__}-py3-none-any.whl"
+    # a platform wheel: the parser's C extension was compiled (a compiler is present here)
+    assert re.fullmatch(
+        rf"etcd_latency_exporter-{re.escape(__version__)}-cp3\d+-cp3\d+-linux_\w+\.whl", wheel.name
+    ), wheel.name
     with zipfile.ZipFile(wheel) as archive:
+        assert any(re.fullmatch(r"exporter/parser/_shapes\..*\.so", n) for n in archive.namelist())
         entry_points = archive.read(
             f"etcd_latency_exporter-{__version__}.dist-info/entry_points.txt"
         ).decode()

@@ -78,6 +78,7 @@ def _edits(text: str) -> dict[str, str]:
         "two spaces": text.replace(wal_line[0], wal_line[0].replace(" ", "  ", 1), 1),
         "comment inside": head + "# a comment\n" + tail,
         "blank line inside": head + "\n" + tail,
+        "comment line inside": head + "#\n" + tail,
         "bad value": text.replace(wal_line[0], wal_line[1] + " x", 1),
         "underscore value": text.replace(wal_line[0], wal_line[1] + " 1_0", 1),
         "family moved far": "# HELP pad x\n# TYPE pad gauge\n"
