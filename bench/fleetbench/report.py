@@ -23,7 +23,7 @@ def text(f: dict[str, Any]) -> str:
         "CPU (average cores over the window): "
         + ", ".join(f"{name} {value:.3f}" for name, value in sorted(cores.items())),
         f"exporter: CPU {f['exporter_cpu_cores']:.3f} cores, peak RSS "
-        f"{f['exporter_peak_rss_mib']:.0f} MiB, lines read {f.get('lines_read_per_s') or 0:.0f}/s",
+        f"{f['exporter_peak_rss_mib']:.0f} MiB, lines read {_rate(f.get('lines_read_per_s'))}",
         f"/metrics: render p50 {_ms(f['render_p50_s'])}, p99 {_ms(f['render_p99_s'])}, "
         f"max {_ms(f['render_max_s'])} (exporter CPU meanwhile p50 "
         f"{_ms(f['render_cpu_p50_s'])}, p99 {_ms(f['render_cpu_p99_s'])}); "
@@ -91,3 +91,8 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_clean(v) for v in value]
     return value
+
+
+def _rate(per_second: float | None) -> str:
+    """Lines per second; the first replica's own counter says nothing of the others'."""
+    return "n/a with several replicas" if per_second is None else f"{per_second:.0f}/s"
