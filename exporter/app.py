@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
-from exporter import __version__, gctune
+from exporter import __version__, gctune, malloctune
 from exporter.collector import make_registry
 from exporter.config_check import Prepared, prepare_run, where
 from exporter.discovery.static import Publish, StaticDiscovery
@@ -70,6 +70,7 @@ class Parts:
 def run_daemon(settings: RunSettings) -> int:
     """`etcd-latency-exporter run`: returns the process exit code."""
     setup_logging(level=settings.log.level, fmt=settings.log.format)
+    malloctune.configure()  # transient large blocks stay out of the heap: RSS stays flat
     prepared = prepare_run(settings)
     if prepared.problems:
         print(prepared.report(), file=sys.stderr)
