@@ -2,7 +2,7 @@
 
 `scrape_once` returns the relayed families or raises ScrapeError with a bounded reason;
 `scrape_loop` (loop.py) records the outcome and keeps the target's only scrape state: the layout
-of its last payload (`layout.Extractor`).
+of its last payload (`layout.Extractor`). Bodies are read into reused buffers (buffers.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import aiohttp
 
 from exporter import __version__
 from exporter.model import RelayedFamily, ScrapeSpec
+from exporter.scrape.buffers import SHARED_BODY_BUFFERS, BodyBuffers, read_into
 from exporter.scrape.errors import ScrapeError
 from exporter.scrape.extract import extract_families
 from exporter.scrape.tls import SSLContextCache
@@ -57,27 +58,34 @@ async def scrape_once(
     timeout: float,  # noqa: ASYNC109 - the HTTP request's ClientTimeout, not a cancel scope
     max_bytes: int,
     tls_contexts: SSLContextCache | None = None,
-    extract: Callable[[str], tuple[RelayedFamily, ...]] = extract_families,
+    extract: Callable[[bytearray], tuple[RelayedFamily, ...]] | None = None,
+    buffers: BodyBuffers = SHARED_BODY_BUFFERS,
 ) -> tuple[RelayedFamily, ...]:
-    """Fetch `spec.url` and extract the relayed families with `extract` (a target's own
-    `layout.Extractor().extract` reads its payloads faster); raises ScrapeError(reason)."""
+    """Fetch `spec.url` and extract the relayed families from the body with `extract` (by
+    default `extract_families` on the decoded text; a target's own `layout.Extractor().extract`
+    reads its payloads faster), which must not keep the body; raises ScrapeError(reason)."""
     ssl_arg: ssl.SSLContext | bool = True
     server_name = None
     if spec.tls is not None:
         ssl_arg = await (tls_contexts or SHARED_TLS_CONTEXTS).get(spec.tls)
         server_name = spec.tls.server_name
-    body = await _fetch(
-        session=session,
-        url=spec.url,
-        ssl_arg=ssl_arg,
-        server_name=server_name,
-        request_timeout=timeout,
-        max_bytes=max_bytes,
-    )
-    return extract(body.decode("utf-8", errors="replace"))
+    with buffers.borrowed() as body:
+        await _fetch(
+            body,
+            session=session,
+            url=spec.url,
+            ssl_arg=ssl_arg,
+            server_name=server_name,
+            request_timeout=timeout,
+            max_bytes=max_bytes,
+        )
+        if extract is None:
+            return extract_families(body.decode("utf-8", errors="replace"))
+        return extract(body)
 
 
 async def _fetch(
+    body: bytearray,
     *,
     session: aiohttp.ClientSession,
     url: str,
@@ -85,7 +93,8 @@ async def _fetch(
     server_name: str | None,
     request_timeout: float,
     max_bytes: int,
-) -> bytearray:
+) -> None:
+    """Read the response body into `body`."""
     try:
         async with session.get(
             url,
@@ -96,7 +105,11 @@ async def _fetch(
         ) as resp:
             if resp.status != 200:
                 raise ScrapeError("http_status", f"HTTP {resp.status} {resp.reason or ''}".strip())
-            return await _read_capped(resp, max_bytes)
+            if resp.content_length is not None and resp.content_length > max_bytes:
+                raise ScrapeError(
+                    "too_large", f"Content-Length {resp.content_length} > {max_bytes} bytes"
+                )
+            await read_into(body, resp.content.iter_chunked(CHUNK), max_bytes)
     except ScrapeError:
         raise
     except Exception as err:
@@ -104,19 +117,6 @@ async def _fetch(
         if classified is None:
             raise  # not a network or protocol failure: a bug, left to the supervisor
         raise classified from err
-
-
-async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytearray:
-    """The (decompressed) body, or ScrapeError("too_large") as soon as it passes `max_bytes`."""
-    length = resp.content_length
-    if length is not None and length > max_bytes:
-        raise ScrapeError("too_large", f"Content-Length {length} > {max_bytes} bytes")
-    body = bytearray()
-    async for chunk in resp.content.iter_chunked(CHUNK):
-        body += chunk
-        if len(body) > max_bytes:
-            raise ScrapeError("too_large", f"body larger than {max_bytes} bytes")
-    return body
 
 
 def _classify(err: Exception, *, https: bool) -> ScrapeError | None:

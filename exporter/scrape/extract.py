@@ -21,6 +21,7 @@ from exporter.scrape.errors import ScrapeError
 WANTED: tuple[str, ...] = RELAYED_WITH_VOLUME + RELAYED
 
 TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
+NEWLINE = ord("\n")
 _SUFFIXES: dict[str, tuple[str, ...]] = {
     "counter": ("",),
     "gauge": ("",),
@@ -84,19 +85,21 @@ def extract_blocks(text: str, wanted: Iterable[str]) -> list[tuple[RelayedFamily
     return families
 
 
-def has_family(text: str, name: str) -> bool:
-    """Whether `text` (as given to extract_families) has a line that starts a block of family
-    `name` for extract_blocks: `# TYPE <name>`, `# HELP <name> `, or a sample `<name>` followed by
-    a space, `{` or a tab."""
-    for marker in (f"# TYPE {name}", f"# HELP {name} ", f"{name} ", f"{name}{{", f"{name}\t"):
-        at = text.find(marker)
+def has_family(body: bytes | bytearray, name: str) -> bool:
+    """Whether the payload `body` (lines ending with `\\n` alone) has a line that starts a block of
+    family `name` for extract_blocks: `# TYPE <name>`, `# HELP <name> `, or a sample `<name>`
+    followed by a space, `{` or a tab."""
+    encoded = name.encode()
+    markers = (b"# TYPE " + encoded, b"# HELP " + encoded + b" ", encoded + b" ")
+    for marker in (*markers, encoded + b"{", encoded + b"\t"):
+        at = body.find(marker)
         while at >= 0:
             after = at + len(marker)
-            line_start = at == 0 or text[at - 1] == "\n"
-            name_ends = marker[-1] in " {\t" or after == len(text) or text[after] in " \n"
+            line_start = at == 0 or body[at - 1] == NEWLINE
+            name_ends = marker[-1] in b" {\t" or after == len(body) or body[after] in b" \n"
             if line_start and name_ends:
                 return True
-            at = text.find(marker, at + 1)
+            at = body.find(marker, at + 1)
     return False
 
 

@@ -2,17 +2,19 @@
 
 An etcd member writes the same families, in the same order, with the same label sets, on every
 scrape; only the values change. `Extractor.extract` does a full `extract_families` once and keeps
-the layout it found: for each relayed family, its header text (`# HELP`/`# TYPE` lines), its
-offset, and the text of each sample line up to its value (`name{labels} `). On the next payload it
-finds each header near its last offset and reads each sample line as that same text followed by
-a value, with no regular expression and no label parsing: about a fifth of the full extraction's
-CPU, which is most of the exporter's CPU per scrape.
+the layout it found: for each relayed family, its header (`# HELP`/`# TYPE` lines), its offset,
+and the text of each sample line up to its value (`name{labels} `). On the next payload it finds
+each header near its last offset and reads the family's values with one regular expression, on
+the body's bytes as received (no decoding, no label parsing): about a fifth of the full
+extraction's CPU, which is most of the exporter's CPU per scrape.
 
 Anything else falls back to the full extraction, which learns the new layout: a header not found
 near its place, a sample line with other labels, one line more or fewer in a family, a timestamp,
-whitespace, a comment inside a family, a family that appeared. For a payload that holds each family
-once, as the text format requires, the result is always `extract_families(text)`'s; tests compare
-the two on captured payloads and on random edits of them.
+whitespace, a comment inside a family, a family that appeared, a value that is not plain ASCII.
+For a payload that holds each family once, as the text format requires, the result is always
+`extract_families` of the body decoded as UTF-8 (invalid bytes replaced); tests compare the two on
+captured payloads and on random edits of them. A body that is not valid UTF-8 is always extracted
+in full.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from exporter.model import RelayedFamily, Sample
 from exporter.scrape import extract as ex
 from exporter.scrape.errors import ScrapeError
 
-# How far (in characters) a family's header may move between two scrapes and still be found
+# How far (in bytes) a family's header may move between two scrapes and still be found
 # without a full search: the values before it changing length.
 WINDOW = 16384
 
@@ -43,16 +45,17 @@ class Line:
 
 @dataclass(frozen=True, slots=True)
 class Place:
-    """Where a family was: its header text (its `# HELP`/`# TYPE` lines), the header's offset,
-    its sample lines, and a pattern that matches them with any values (one group per value)."""
+    """Where a family was: its header (its `# HELP`/`# TYPE` lines as UTF-8), the header's byte
+    offset, its sample lines, and a pattern that matches them with any values (one group per
+    value)."""
 
     name: str
     type: str
     help: str
-    header: str
+    header: bytes
     offset: int
     lines: tuple[Line, ...]
-    pattern: re.Pattern[str]
+    pattern: re.Pattern[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,39 +77,51 @@ class Extractor:
         self.reused = 0  # extractions done from the layout
         self.full = 0  # full extractions
 
-    def extract(self, text: str) -> tuple[RelayedFamily, ...]:
-        """The wanted families of `text`; raises ScrapeError("parse") as extract_families does."""
-        if "\r" in text:
-            text = text.replace("\r\n", "\n")
+    def extract(self, body: bytes | bytearray) -> tuple[RelayedFamily, ...]:
+        """The wanted families of the payload `body` (which is not kept); raises
+        ScrapeError("parse") as extract_families does."""
+        if b"\r" in body:
+            body = body.replace(b"\r\n", b"\n")
         if self._layout is not None:
-            families = _reuse(text, self._layout)
+            families = _reuse(body, self._layout)
             if families is not None:
                 self.reused += 1
                 return families
         self.full += 1
         self._layout = None
+        try:
+            text, exact = body.decode("utf-8"), True
+        except UnicodeDecodeError:
+            text, exact = body.decode("utf-8", errors="replace"), False
         found = ex.extract_blocks("\n" + text, self.wanted)  # offsets one past `text`'s
-        self._layout = _learn(text, self.wanted, [(f, start - 1) for f, start in found])
+        if exact:  # learn where each family starts, in characters and in bytes
+            ascii_only = body.isascii()
+            starts = [(family, start - 1) for family, start in found]
+            self._layout = _learn(
+                text,
+                self.wanted,
+                [(f, at, at if ascii_only else len(text[:at].encode())) for f, at in starts],
+            )
         return tuple(family for family, _ in found)
 
 
 def _learn(
-    text: str, wanted: tuple[str, ...], found: list[tuple[RelayedFamily, int]]
+    text: str, wanted: tuple[str, ...], found: list[tuple[RelayedFamily, int, int]]
 ) -> Layout | None:
-    """The layout of `text`, whose `found` families start at the given offsets, or None when a
-    family's block is not plain: a header and sample lines, each `name{labels} value`, then
-    another family's header."""
+    """The layout of `text`, whose `found` families start at the given character and byte
+    offsets, or None when a family's block is not plain: a header and sample lines, each
+    `name{labels} value`, then another family's header."""
     places = []
-    for family, start in found:
-        place = _place(text, family, start)
+    for family, start, offset in found:
+        place = _place(text, family, start, offset)
         if place is None:
             return None
         places.append(place)
-    names = {family.name for family, _ in found}
+    names = {family.name for family, _, _ in found}
     return Layout(tuple(places), tuple(name for name in wanted if name not in names))
 
 
-def _place(text: str, family: RelayedFamily, start: int) -> Place | None:
+def _place(text: str, family: RelayedFamily, start: int, offset: int) -> Place | None:
     first = start
     while text.startswith("#", first):  # the header lines
         first = text.find("\n", first) + 1
@@ -135,7 +150,7 @@ def _place(text: str, family: RelayedFamily, start: int) -> Place | None:
         return None
     lines_, compiled = _shared_lines(tuple(lines))
     header = _shared(text[start:first])
-    return Place(family.name, family.type, family.help, header, start, lines_, compiled)
+    return Place(family.name, family.type, family.help, header, offset, lines_, compiled)
 
 
 # Layouts of the members of one seed are mostly alike (the same histogram buckets, the same
@@ -145,23 +160,25 @@ _SHARED: dict[object, object] = {}
 SHARED_MAX = 8192
 
 
-def _shared(header: str) -> str:
+def _shared(header: str) -> bytes:
+    """The shared UTF-8 copy of `header`."""
     found = _SHARED.get(header)
-    if isinstance(found, str):
+    if isinstance(found, bytes):
         return found
-    _remember(header, header)
-    return header
+    encoded = header.encode()
+    _remember(header, encoded)
+    return encoded
 
 
-def _shared_lines(lines: tuple[Line, ...]) -> tuple[tuple[Line, ...], re.Pattern[str]]:
+def _shared_lines(lines: tuple[Line, ...]) -> tuple[tuple[Line, ...], re.Pattern[bytes]]:
     """The shared copy of `lines` and the pattern that reads their values."""
     keys = tuple(line.key for line in lines)
     found = _SHARED.get(keys)
     if found is not None:
-        return cast(tuple[tuple[Line, ...], re.Pattern[str]], found)
+        return cast(tuple[tuple[Line, ...], re.Pattern[bytes]], found)
     # A value: no whitespace that float() would not also strip, no `_` (float() takes `1_000`).
-    value = r"([^ \t\n_]+)"
-    pattern = "\n".join(re.escape(key) + value for key in keys) + r"(?:\n|\Z)"
+    value = rb"([^ \t\n_]+)"
+    pattern = b"\n".join(re.escape(key.encode()) + value for key in keys) + rb"(?:\n|\Z)"
     entry = (lines, re.compile(pattern))
     _remember(keys, entry)
     return entry
@@ -198,24 +215,35 @@ def _ends_family(text: str, pos: int, name: str) -> bool:
     return header is not None and header[1] != name
 
 
-def _reuse(text: str, layout: Layout) -> tuple[RelayedFamily, ...] | None:
-    """The families of `text` read with `layout`, or None where the layout does not fit."""
+def _ends_family_at(body: bytes | bytearray, pos: int, name: str) -> bool:
+    """`_ends_family` at byte offset `pos` of a body: the line there decides."""
+    if pos >= len(body):
+        return True
+    if not body.startswith((b"# HELP ", b"# TYPE "), pos):
+        return False
+    eol = body.find(b"\n", pos)
+    line = body[pos : len(body) if eol < 0 else eol].decode("utf-8", errors="replace")
+    return _ends_family(line, 0, name)
+
+
+def _reuse(body: bytes | bytearray, layout: Layout) -> tuple[RelayedFamily, ...] | None:
+    """The families of `body` read with `layout`, or None where the layout does not fit."""
     for name in layout.absent:
-        if ex.has_family(text, name):
+        if ex.has_family(body, name):
             return None
     families = []
     for place in layout.places:
         lo = max(0, place.offset - WINDOW)
-        at = text.find(place.header, lo, place.offset + WINDOW + len(place.header))
-        if at < 0 or (at > 0 and text[at - 1] != "\n"):
+        at = body.find(place.header, lo, place.offset + WINDOW + len(place.header))
+        if at < 0 or (at > 0 and body[at - 1] != ex.NEWLINE):
             return None
-        matched = place.pattern.match(text, at + len(place.header))
+        matched = place.pattern.match(body, at + len(place.header))
         if matched is None:
             return None
         try:
             values = [float(value) for value in matched.groups()]
         except ValueError:
-            return None
+            return None  # not a number, or not ASCII (the full extraction decides)
         samples = tuple(
             [
                 Sample(line.name, line.labels, value)
@@ -223,7 +251,7 @@ def _reuse(text: str, layout: Layout) -> tuple[RelayedFamily, ...] | None:
             ]
         )
         pos = matched.end()
-        if not _ends_family(text, pos, place.name):
+        if not _ends_family_at(body, pos, place.name):
             return None
         families.append(RelayedFamily(place.name, place.type, place.help, samples))
     return tuple(families)

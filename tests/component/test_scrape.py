@@ -19,7 +19,9 @@ from aiohttp.test_utils import TestServer
 
 from exporter.model import Identity, ScrapeSpec, Target, TLSConfig
 from exporter.scrape import ScrapeError, SSLContextCache, make_session, scrape_loop, scrape_once
+from exporter.scrape.buffers import BodyBuffers
 from exporter.scrape.extract import extract_families
+from exporter.scrape.layout import Extractor
 from exporter.state import Store
 from tests.etcd_harness import free_port
 
@@ -72,6 +74,27 @@ async def test_families_of_a_real_payload(
     assert await scrape(session, str(server.make_url("/metrics"))) == extract_families(
         PAYLOAD.decode()
     )
+
+
+async def test_bodies_are_read_into_one_reused_buffer(
+    aiohttp_server: ServerFactory, session: aiohttp.ClientSession
+) -> None:
+    server = await aiohttp_server(metrics_app())
+    buffers = BodyBuffers()
+    extractor = Extractor()
+    spec = ScrapeSpec(url=str(server.make_url("/metrics")))
+    want = extract_families(PAYLOAD.decode())
+    for _ in range(4):
+        got = await scrape_once(
+            session=session,
+            spec=spec,
+            timeout=5.0,
+            max_bytes=MAX,
+            extract=extractor.extract,
+            buffers=buffers,
+        )
+        assert got == want
+    assert (buffers.created, buffers.free, extractor.reused) == (1, 1, 3)
 
 
 async def test_gzip_response(aiohttp_server: ServerFactory, session: aiohttp.ClientSession) -> None:

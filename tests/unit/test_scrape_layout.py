@@ -1,8 +1,9 @@
 """The layout-reusing extractor gives exactly what the full extraction gives, payload after payload.
 
 Each test feeds one Extractor a sequence of payloads (real etcd 3.4/3.5 ones with their values
-changed, then edited) and compares every result, or the ScrapeError, with `extract_families` on
-the same text; and checks that the cheap path is the one taken where the layout still fits.
+changed, then edited, as bytes) and compares every result, or the ScrapeError, with
+`extract_families` on the same body decoded as UTF-8 (invalid bytes replaced); and checks that the
+cheap path is the one taken where the layout still fits.
 """
 
 from __future__ import annotations
@@ -42,25 +43,30 @@ def bumped(text: str, rng: random.Random) -> str:
     return SAMPLE_LINE.sub(new_value, text)
 
 
-def outcome(fn: Callable[[str], tuple[RelayedFamily, ...]], text: str) -> object:
+def outcome(fn: Callable[[bytes], tuple[RelayedFamily, ...]], body: bytes) -> object:
     try:
-        return fn(text)
+        return fn(body)
     except ScrapeError as err:
         return ("error", err.reason)
 
 
-def same_as_full(extractor: Extractor, text: str) -> None:
-    got = outcome(extractor.extract, text)
-    want = outcome(extract_families, text)
-    assert repr(got) == repr(want)  # repr: NaN values compare equal
+def full(body: bytes) -> tuple[RelayedFamily, ...]:
+    return extract_families(body.decode("utf-8", errors="replace"))
+
+
+def same_as_full(extractor: Extractor, text: str | bytes, *, buffer: bool = False) -> None:
+    """`buffer`: pass the body as a bytearray, as scrapes do."""
+    body = text.encode() if isinstance(text, str) else text
+    got = outcome(lambda b: extractor.extract(bytearray(b) if buffer else b), body)
+    assert repr(got) == repr(outcome(full, body))  # repr: NaN values compare equal
 
 
 @pytest.mark.parametrize("version", sorted(PAYLOADS))
 def test_changed_values_take_the_cheap_path(version: str) -> None:
     rng = random.Random(1)
     extractor = Extractor()
-    for _ in range(30):
-        same_as_full(extractor, bumped(PAYLOADS[version], rng))
+    for i in range(30):
+        same_as_full(extractor, bumped(PAYLOADS[version], rng), buffer=i % 2 == 1)
     assert extractor.full == 1
     assert extractor.reused == 29
 
@@ -115,7 +121,7 @@ def test_a_family_that_appears_is_not_missed() -> None:
     same_as_full(extractor, without)
     assert extractor.reused == 1
     same_as_full(extractor, text)
-    assert WAL in {f.name for f in extractor.extract(text)}
+    assert WAL in {f.name for f in extractor.extract(text.encode())}
 
 
 def test_untyped_family_is_read_in_full_every_time() -> None:
@@ -128,28 +134,77 @@ def test_untyped_family_is_read_in_full_every_time() -> None:
 def test_samples_share_names_and_label_tuples_between_scrapes() -> None:
     rng = random.Random(3)
     extractor = Extractor()
-    first = extractor.extract(PAYLOADS["3.5"])
-    second = extractor.extract(bumped(PAYLOADS["3.5"], rng))
+    first = extractor.extract(PAYLOADS["3.5"].encode())
+    second = extractor.extract(bumped(PAYLOADS["3.5"], rng).encode())
     for a, b in zip(first, second, strict=True):
         for sa, sb in zip(a.samples, b.samples, strict=True):
             assert sa.labels is sb.labels
 
 
-EDIT_TEXT = st.sampled_from(["\n", " ", "\t", "#", "_", "x", "1", "{", "}", '"', "\r\n", ""])
+# Edits as bytes: text, non-ASCII UTF-8 (é, ∞), and bytes that are not UTF-8 (a stray
+# continuation byte, a truncated sequence, 0xff).
+TEXT_EDITS = [b"\n", b" ", b"\t", b"#", b"_", b"x", b"1", b"{", b"}", b'"', b"\r\n", b""]
+EDIT_BYTES = st.sampled_from(
+    [*TEXT_EDITS, "é".encode(), "∞".encode(), b"\x80", b"\xe2\x82", b"\xff"]
+)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_random_edits_same_as_full(data: st.DataObject) -> None:
-    text = PAYLOADS[data.draw(st.sampled_from(sorted(PAYLOADS)))]
+    body = PAYLOADS[data.draw(st.sampled_from(sorted(PAYLOADS)))].encode()
     extractor = Extractor()
-    same_as_full(extractor, text)
-    wal = text.index(f"# HELP {WAL}")
+    same_as_full(extractor, body)
+    wal = body.index(f"# HELP {WAL}".encode())
     for _ in range(data.draw(st.integers(1, 3))):
         # most edits near the relayed families, some anywhere
         near = data.draw(st.booleans())
-        lo, hi = (max(0, wal - 3000), min(len(text), wal + 3000)) if near else (0, len(text))
+        lo, hi = (max(0, wal - 3000), min(len(body), wal + 3000)) if near else (0, len(body))
         at = data.draw(st.integers(lo, hi))
-        cut = data.draw(st.integers(at, min(len(text), at + 6)))
-        text = text[:at] + data.draw(EDIT_TEXT) + text[cut:]
-        same_as_full(extractor, text)
+        cut = data.draw(st.integers(at, min(len(body), at + 6)))
+        body = body[:at] + data.draw(EDIT_BYTES) + body[cut:]
+        same_as_full(extractor, body, buffer=data.draw(st.booleans()))
+
+
+def test_non_ascii_before_the_families_keeps_the_cheap_path() -> None:
+    # Byte offsets differ from character offsets after the first non-ASCII character.
+    rng = random.Random(4)
+    text = "# HELP padding Größe ∞ " + "é" * 3000 + "\n# TYPE padding gauge\npadding 1\n"
+    text += PAYLOADS["3.5"]
+    extractor = Extractor()
+    for _ in range(5):
+        same_as_full(extractor, bumped(text, rng), buffer=True)
+    assert (extractor.full, extractor.reused) == (1, 4)
+
+
+@pytest.mark.parametrize(
+    ("where", "reused"),
+    [
+        ("in a value", 0),
+        ("in a relayed label value", 0),
+        ("in a header", 0),
+        ("in another family", 3),  # the relayed families are intact: the layout fits
+    ],
+)
+def test_bytes_that_are_not_utf8(where: str, reused: int) -> None:
+    rng = random.Random(5)
+    body = PAYLOADS["3.5"].encode()
+    line = re.search(rb"(?m)^" + WAL.encode() + rb'_bucket\{le="0.001"\} (\S+)$', body)
+    assert line is not None
+    broken = {
+        "in a value": body[: line.start(1)] + b"1\xff" + body[line.end(1) :],
+        "in a relayed label value": body[: line.start()]
+        + line[0].replace(b"0.001", b"0.0\xff01")
+        + body[line.end() :],
+        "in a header": body.replace(f"# HELP {WAL} ".encode(), f"# HELP {WAL} ".encode() + b"\x80"),
+        "in another family": body.replace(b"# HELP go_gc", b"# HELP go\xe2\x82_gc", 1),
+    }[where]
+    assert broken != body
+    extractor = Extractor()
+    same_as_full(extractor, body)
+    for _ in range(3):
+        same_as_full(extractor, broken, buffer=True)
+    assert extractor.reused == reused  # and no layout is learned from a body that is not UTF-8
+    for _ in range(2):
+        same_as_full(extractor, bumped(PAYLOADS["3.5"], rng))
+    assert extractor.reused == reused + (1 if reused == 0 else 2)
