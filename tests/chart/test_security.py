@@ -133,7 +133,7 @@ def test_writable_tmp_probes_and_resources(render: Render, name: str) -> None:
     assert exporter["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert exporter["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert exporter["resources"] == {
-        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "requests": {"cpu": "250m", "memory": "384Mi"},
         "limits": {"memory": "512Mi"},
     }
 
