@@ -1,4 +1,4 @@
-"""C allocator settings that keep the daemon's resident memory flat over days.
+"""C allocator settings that keep the daemon's resident memory from creeping up as it runs.
 
 The daemon allocates and frees blocks of 128 kB and more many times a second, each living only
 a moment: every socket read (asyncio reads up to 256 kB at a time, then shrinks the block), the
