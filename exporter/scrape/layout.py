@@ -13,8 +13,8 @@ near its place, a sample line with other labels, one line more or fewer in a fam
 whitespace, a comment inside a family, a family that appeared, a value that is not plain ASCII.
 For a payload that holds each family once, as the text format requires, the result is always
 `extract_families` of the body decoded as UTF-8 (invalid bytes replaced); tests compare the two on
-captured payloads and on random edits of them. A body that is not valid UTF-8 is always extracted
-in full.
+captured payloads and on random edits of them. No layout is learned from a body that is not valid
+UTF-8 (its character and byte offsets could not be matched up).
 """
 
 from __future__ import annotations
