@@ -181,7 +181,11 @@ def test_static_json_report(fleet: Fleet) -> None:
     assert slow["reason"].startswith("WAL fsync p99 ")
     assert "#etcdlatencyhddstorage" in slow["remedy"]
     assert slow["logs"]["slow_requests"] > 0
-    assert slow["logs"]["top_operation"] == "put"
+    # The load's puts, or the linearizable ranges of etcd's own /health checks while the member
+    # started (on this disk they take longer than 10 ms as well): which are more depends on how
+    # long the start took, and the log is read while the window runs.
+    assert slow["logs"]["top_operation"] in {"put", "range"}
+    assert slow["logs"]["top_count"] >= 1
 
     for healthy in ("healthy", "drift", "chatty"):
         assert got[healthy]["wal_fsync"]["p99_seconds"] < 0.010, got[healthy]
