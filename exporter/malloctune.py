@@ -22,7 +22,6 @@ have no such adjustment and are left alone.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
 
@@ -36,8 +35,7 @@ def configure(threshold: int = MMAP_THRESHOLD) -> bool:
     if ENVIRONMENT_VARIABLE in os.environ or platform.libc_ver()[0] != "glibc":
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own symbols, glibc's among them
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
