@@ -16,7 +16,7 @@ from exporter import __version__
 from exporter.model import RelayedFamily, ScrapeSpec
 from exporter.scrape.buffers import SHARED_BODY_BUFFERS, BodyBuffers, read_into
 from exporter.scrape.errors import ScrapeError
-from exporter.scrape.extract import extract_families
+from exporter.scrape.extract import extract_payload
 from exporter.scrape.tls import SSLContextCache
 
 # Ask for the classic text format: it is what the extractor reads (etcd's client_golang would
@@ -58,12 +58,12 @@ async def scrape_once(
     timeout: float,  # noqa: ASYNC109 - the HTTP request's ClientTimeout, not a cancel scope
     max_bytes: int,
     tls_contexts: SSLContextCache | None = None,
-    extract: Callable[[bytearray], tuple[RelayedFamily, ...]] | None = None,
+    extract: Callable[[bytearray], tuple[RelayedFamily, ...]] = extract_payload,
     buffers: BodyBuffers = SHARED_BODY_BUFFERS,
 ) -> tuple[RelayedFamily, ...]:
-    """Fetch `spec.url` and extract the relayed families from the body with `extract` (by
-    default `extract_families` on the decoded text; a target's own `layout.Extractor().extract`
-    reads its payloads faster), which must not keep the body; raises ScrapeError(reason)."""
+    """Fetch `spec.url` and extract the relayed families from the body with `extract` (a
+    target's own `layout.Extractor().extract` reads its payloads faster), which must not keep
+    the body; raises ScrapeError(reason)."""
     ssl_arg: ssl.SSLContext | bool = True
     server_name = None
     if spec.tls is not None:
@@ -79,8 +79,6 @@ async def scrape_once(
             request_timeout=timeout,
             max_bytes=max_bytes,
         )
-        if extract is None:
-            return extract_families(body.decode("utf-8", errors="replace"))
         return extract(body)
 
 

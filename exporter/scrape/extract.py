@@ -54,6 +54,11 @@ LABEL_CACHE_MAX = 65536
 LABEL_CACHE_TEXT_MAX = 256
 
 
+def extract_payload(body: bytes | bytearray) -> tuple[RelayedFamily, ...]:
+    """`extract_families` of a response body: UTF-8, invalid bytes replaced."""
+    return extract_families(body.decode("utf-8", errors="replace"))
+
+
 def extract_families(text: str, wanted: Iterable[str] = WANTED) -> tuple[RelayedFamily, ...]:
     """The wanted families found in `text`, in the order of `wanted`.
 

@@ -12,7 +12,7 @@ Anything else falls back to the full extraction, which learns the new layout: a 
 near its place, a sample line with other labels, one line more or fewer in a family, a timestamp,
 whitespace, a comment inside a family, a family that appeared, a value that is not plain ASCII.
 For a payload that holds each family once, as the text format requires, the result is always
-`extract_families` of the body decoded as UTF-8 (invalid bytes replaced); tests compare the two on
+`extract.extract_payload(body)`'s (UTF-8, invalid bytes replaced); tests compare the two on
 captured payloads and on random edits of them. No layout is learned from a body that is not valid
 UTF-8 (its character and byte offsets could not be matched up).
 """

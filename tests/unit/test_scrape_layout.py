@@ -2,7 +2,7 @@
 
 Each test feeds one Extractor a sequence of payloads (real etcd 3.4/3.5 ones with their values
 changed, then edited, as bytes) and compares every result, or the ScrapeError, with
-`extract_families` on the same body decoded as UTF-8 (invalid bytes replaced); and checks that the
+`extract_payload` on the same body (UTF-8, invalid bytes replaced); and checks that the
 cheap path is the one taken where the layout still fits.
 """
 
@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from exporter.model import RelayedFamily
 from exporter.scrape.errors import ScrapeError
-from exporter.scrape.extract import extract_families
+from exporter.scrape.extract import extract_payload
 from exporter.scrape.layout import WINDOW, Extractor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "metrics"
@@ -50,15 +50,11 @@ def outcome(fn: Callable[[bytes], tuple[RelayedFamily, ...]], body: bytes) -> ob
         return ("error", err.reason)
 
 
-def full(body: bytes) -> tuple[RelayedFamily, ...]:
-    return extract_families(body.decode("utf-8", errors="replace"))
-
-
 def same_as_full(extractor: Extractor, text: str | bytes, *, buffer: bool = False) -> None:
     """`buffer`: pass the body as a bytearray, as scrapes do."""
     body = text.encode() if isinstance(text, str) else text
     got = outcome(lambda b: extractor.extract(bytearray(b) if buffer else b), body)
-    assert repr(got) == repr(outcome(full, body))  # repr: NaN values compare equal
+    assert repr(got) == repr(outcome(extract_payload, body))  # repr: NaN values compare equal
 
 
 @pytest.mark.parametrize("version", sorted(PAYLOADS))
