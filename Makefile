@@ -7,12 +7,13 @@ TOOLS := .tools
 HELM := $(TOOLS)/helm/helm
 APT_PACKAGES := etcd-server etcd-client strace prometheus prometheus-alertmanager mtail chromium
 
-.PHONY: help setup system venv helm lint typecheck unit test test-fast demo bench clean
+.PHONY: help setup system venv helm lint typecheck unit test test-fast demo bench clean image
 
 help:
 	@echo "make demo   - real etcd on a slowed disk, watched by the exporter"
 	@echo "make test   - set-up, then ruff, mypy and every test"
 	@echo "make bench  - benchmarks (figures on stdout)"
+	@echo "make image  - the container image, built with podman (no registry needed)"
 
 system:
 	@bash .ci/setup-system $(APT_PACKAGES)
@@ -39,11 +40,16 @@ lint: venv
 	$(BIN)/ruff format --check exporter tests bench
 	$(BIN)/mypy
 
-test: setup lint
+test: setup lint image
 	PATH="$(CURDIR)/$(TOOLS)/helm:$$PATH" $(BIN)/pytest -q
 
 test-fast: venv
-	$(BIN)/pytest -q -m "not integration and not e2e and not chart and not slow"
+	$(BIN)/pytest -q -m "not integration and not e2e and not chart and not slow and not image"
+
+# podman, runc and mmdebstrap if missing; Debian base images when no registry is reachable
+# (cached under /var/cache); then the build. Prints the image size.
+image:
+	@bash .ci/build-image
 
 demo: system venv
 	$(BIN)/python -m tests.demo
