@@ -79,9 +79,10 @@ class Helm:
         sets: Iterable[str] = (),
         extra: Sequence[str] = (),
         chart: Path = CHART_DIR,
+        namespace: str = NAMESPACE,
     ) -> Result:
         """`helm template` of the chart with values files and --set pairs."""
-        args = ["template", RELEASE, str(chart), "--namespace", NAMESPACE]
+        args = ["template", RELEASE, str(chart), "--namespace", namespace]
         for path in values:
             args += ["--values", str(path)]
         for pair in sets:
@@ -121,6 +122,42 @@ def container(manifests: Iterable[Manifest]) -> dict[str, Any]:
     return result
 
 
+def gardener_preset_args(
+    helm: Helm, *, source: str = "etcd", sets: Iterable[str] = ()
+) -> list[str]:
+    """The exporter's arguments as the chart's Gardener preset renders them, without `run`.
+
+    Released into namespace `garden` with `gardener.enabled=true`, `scrape.source=<source>` and
+    any further `--set` pairs; raises RuntimeError when helm fails. Meant for tests that run the
+    daemon with exactly the chart's flags (`exporter.cli.load(RunSettings, "run", args)`).
+    """
+    result = helm.template(
+        sets=["gardener.enabled=true", f"scrape.source={source}", *sets], namespace="garden"
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"helm template failed: {result.stderr}")
+    args: list[str] = container(parse_manifests(result.stdout))["args"]
+    assert args[0] == "run", args
+    return args[1:]
+
+
 def ci_values_files() -> list[Path]:
     """The chart's ci/*-values.yaml files (chart-testing's convention)."""
     return sorted(CI_DIR.glob("*-values.yaml"))
+
+
+def installed_args(home: Path, *, source: str, local: Sequence[str]) -> list[str]:
+    """The Gardener preset's exporter flags exactly as the chart renders them, for a test process.
+
+    Only what says where the process runs and how fast the test's clock goes is replaced: the
+    listen address (the test picks a free port) and every flag named in `local` (e.g. the
+    kubeconfig instead of the in-cluster config, a one-second scrape interval) — each rendered flag
+    whose name is in `local` is dropped and `local` appended. Raises RuntimeError without helm.
+    """
+    binary = find_helm()
+    if binary is None:
+        raise RuntimeError("helm not found on PATH or in .tools/helm (run `make setup`)")
+    rendered = gardener_preset_args(Helm(binary=binary, home=home), source=source)
+    replaced = {flag.split("=", 1)[0] for flag in local} | {"--web.listen-address"}
+    kept = [flag for flag in rendered if flag.split("=", 1)[0] not in replaced]
+    return [*kept, *local]

@@ -17,7 +17,14 @@ from exporter import __version__
 from exporter.cli import load
 from exporter.settings import ENV_PREFIX, RunSettings
 from tests.chart.conftest import Render
-from tests.chart.helm import container, one, workload
+from tests.chart.helm import (
+    Helm,
+    container,
+    gardener_preset_args,
+    one,
+    parse_manifests,
+    workload,
+)
 from tests.chart.test_render import VALUE_SETS
 
 pytestmark = pytest.mark.chart
@@ -109,25 +116,92 @@ def test_selectors_with_commas_survive(render: Render) -> None:
     ]
     assert settings.kubernetes.expected_storage_classes == {
         "etcd-main": "gardener.cloud-fast",
-        "etcd-events": "gardener.cloud-fast",
+        "virtual-garden-etcd-main": "gardener.cloud-fast",
     }
     assert settings.storage.disk_class_overrides == {"gardener.cloud-fast": "ssd", "default": "hdd"}
     assert settings.limits.max_series_per_target == 4000
     assert settings.logs.since == 600.0
 
 
-def test_default_uses_the_client_secret(render: Render) -> None:
-    """Default: mTLS with the `etcd-client` Secret of each etcd's namespace."""
+def test_default_uses_the_secret_refs(render: Render) -> None:
+    """Default: etcd's own /metrics over mTLS with the Secrets each member's Etcd resource names."""
     scrape = _settings(render, "default").scrape
-    assert (scrape.scheme, scrape.port, scrape.client_secret) == ("https", 2379, "etcd-client")
-    assert (scrape.cert_file, scrape.key_file) == (None, None)
+    assert (scrape.source, scrape.scheme, scrape.port) == ("etcd", "https", 2379)
+    assert scrape.secret_refs is True
+    assert not scrape.client_secret
+    assert (scrape.cert_file, scrape.key_file, scrape.server_name) == (None, None, None)
+
+
+def test_fixed_client_secret(helm: Helm) -> None:
+    """clientSecret: the Secret of that name in each namespace, with its keys."""
+    result = helm.template(
+        sets=["scrape.clientSecret.enabled=true", "scrape.clientSecret.caKey=bundle.crt"]
+    )
+    assert result.returncode == 0, result.stderr
+    args = container(parse_manifests(result.stdout))["args"]
+    scrape = load(RunSettings, "run", args[1:]).scrape
+    assert (scrape.client_secret, scrape.client_secret_ca_key) == ("etcd-client", "bundle.crt")
+    assert scrape.secret_refs is True
+
+
+def test_gardener_preset_args(helm: Helm) -> None:
+    """The preset: secret refs, server name {etcd}-local, etcd-main expected on the fast class."""
+    settings = load(RunSettings, "run", gardener_preset_args(helm))
+    scrape = settings.scrape
+    assert (scrape.source, scrape.secret_refs, scrape.server_name) == ("etcd", True, "{etcd}-local")
+    assert scrape.insecure_skip_verify is False
+    assert not scrape.client_secret
+    assert settings.kubernetes.expected_storage_classes == {
+        "etcd-main": "gardener.cloud-fast",
+        "virtual-garden-etcd-main": "gardener.cloud-fast",
+    }
+    assert settings.kubernetes.etcd_resources is True
+
+
+def test_gardener_preset_shoot_prometheus_args(helm: Helm) -> None:
+    """shoot-prometheus: the source and the exporter's default URL, no Secret of any kind."""
+    args = gardener_preset_args(helm, source="shoot-prometheus")
+    assert "--no-scrape.secret-refs" in args
+    assert not [a for a in args if a.startswith("--scrape.client-secret")]
+    scrape = load(RunSettings, "run", args).scrape
+    default = load(RunSettings, "run", []).scrape
+    assert (scrape.source, scrape.secret_refs) == ("shoot-prometheus", False)
+    assert scrape.shoot_prometheus_url == default.shoot_prometheus_url
+    assert scrape.shoot_prometheus_jobs == default.shoot_prometheus_jobs
+    assert (scrape.cert_file, scrape.key_file, scrape.client_secret) == (None, None, None)
+    assert scrape.server_name is None
+
+
+def test_shoot_prometheus_url_and_jobs(render: Render) -> None:
+    """scrape.shootPrometheus.{url,jobs} become the exporter's flags."""
+    scrape = _settings(render, "gardener-shoot-prometheus").scrape
+    assert scrape.source == "shoot-prometheus"
+    assert scrape.shoot_prometheus_url == "http://prometheus-shoot.{namespace}.svc:80"
+
+
+def test_values_win_over_the_preset(helm: Helm) -> None:
+    """An explicit server name and expected class replace the preset's."""
+    args = gardener_preset_args(
+        helm,
+        sets=[
+            "scrape.serverName=etcd.internal.example",
+            "kubernetes.expectedStorageClasses.etcd-main=premium-rwo",
+        ],
+    )
+    settings = load(RunSettings, "run", args)
+    assert settings.scrape.server_name == "etcd.internal.example"
+    assert settings.kubernetes.expected_storage_classes == {
+        "etcd-main": "premium-rwo",
+        "virtual-garden-etcd-main": "gardener.cloud-fast",
+    }
 
 
 def test_tls_files(render: Render) -> None:
     """tlsFiles: the Secret's files, no per-namespace Secret."""
     scrape = _settings(render, "mtls-files").scrape
     mount = "/etc/etcd-latency-exporter/tls"
-    assert scrape.client_secret == ""
+    assert not scrape.client_secret
+    assert scrape.secret_refs is False
     assert (scrape.ca_file, scrape.cert_file, scrape.key_file) == (
         f"{mount}/bundle.crt",
         f"{mount}/tls.crt",
@@ -140,7 +214,8 @@ def test_plain_http(render: Render) -> None:
     """http: no Secret, the given port, interval and log settings."""
     settings = _settings(render, "http")
     assert (settings.scrape.scheme, settings.scrape.port) == ("http", 2381)
-    assert settings.scrape.client_secret == ""
+    assert not settings.scrape.client_secret
+    assert settings.scrape.secret_refs is False
     assert (settings.scrape.interval, settings.scrape.timeout) == (60.0, 15.0)
     assert settings.kubernetes.etcd_resources is False
     assert (settings.log.level, settings.log.format) == ("debug", "logfmt")

@@ -28,6 +28,8 @@ DASHBOARD = "etcd-latency.json"
 TRAILING_NUMBER = re.compile(
     r"^(.*(?:>|<|>=|<=|==|!=)\s*)([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(\s*)$", re.S
 )
+# The etcd roles whose HDD placement is intended: the regex of EtcdLatencyHddStorage's matcher.
+ROLES_MATCHER = re.compile(r'etcd=~"([^"]*)"')
 
 
 def _load_yaml(path: Path) -> Any:
@@ -100,6 +102,10 @@ def _expected_with_overrides(overrides: dict[str, Any], extra: dict[str, str]) -
                 match = TRAILING_NUMBER.match(rule["expr"])
                 assert match, rule["alert"]
                 rule["expr"] = f"{match[1]}{settings['threshold']}{match[3]}"
+            if "intendedRoles" in settings:
+                [old] = ROLES_MATCHER.findall(rule["expr"])
+                new = settings["intendedRoles"]
+                rule["expr"] = rule["expr"].replace(f'etcd=~"{old}"', f'etcd=~"{new}"')
             kept.append(rule)
         group["rules"] = kept
     return [g for g in groups if g["rules"]]
@@ -113,7 +119,7 @@ def test_prometheus_rule_carries_overrides(render: Render) -> None:
     groups = rule["spec"]["groups"]
     assert groups == _expected_with_overrides(values["alerts"], values["additionalRuleLabels"])
     alerts = {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
-    assert "EtcdLatencyHddStorage" not in alerts
+    assert "EtcdLatencyLogStreamDown" not in alerts
     assert alerts["EtcdLatencyWalFsyncSlow"]["expr"].rstrip().endswith("> 0.02")
     assert alerts["EtcdLatencyWalFsyncSlow"]["for"] == "15m"
     assert alerts["EtcdLatencySlowRequests"]["expr"].rstrip().endswith(") > 5")
@@ -121,6 +127,8 @@ def test_prometheus_rule_carries_overrides(render: Render) -> None:
         "severity": "warning",
         "team": "storage",
     }
+    assert 'etcd=~"etcd-events"' in alerts["EtcdLatencyHddStorage"]["expr"]
+    assert alerts["EtcdLatencyMemberCrashLooping"]["expr"].rstrip().endswith(") >= 5")
 
 
 @pytest.mark.chart
@@ -150,6 +158,8 @@ def test_alert_defaults_are_the_rules_file() -> None:
             match = TRAILING_NUMBER.match(rule["expr"])
             assert match, f"{name}: expression does not end with its threshold"
             assert float(match[2]) == settings["threshold"], name
+        if "intendedRoles" in settings:
+            assert ROLES_MATCHER.findall(rule["expr"]) == [settings["intendedRoles"]], name
 
 
 def test_schema_knows_every_alert() -> None:

@@ -16,7 +16,15 @@ import pytest
 import yaml
 
 from tests.chart.conftest import Render, RenderText
-from tests.chart.helm import CHART_DIR, Helm, by_kind, ci_values_files, one, parse_manifests
+from tests.chart.helm import (
+    CHART_DIR,
+    NAMESPACE,
+    Helm,
+    by_kind,
+    ci_values_files,
+    one,
+    parse_manifests,
+)
 
 pytestmark = pytest.mark.chart
 
@@ -27,7 +35,16 @@ KUBE_VERSION = "1.30.0"
 
 def test_value_sets_exist() -> None:
     """The ci/ values sets this suite renders are all there."""
-    expected = {"sharding", "mtls-files", "http", "servicemonitor", "networkpolicy", "gardener"}
+    expected = {
+        "sharding",
+        "mtls-files",
+        "http",
+        "servicemonitor",
+        "networkpolicy",
+        "gardener",
+        "gardener-shoot-prometheus",
+        "gardener-runtime",
+    }
     assert expected <= set(VALUE_SETS)
 
 
@@ -95,7 +112,7 @@ def _kubernetes_validate(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("name", ["servicemonitor", "gardener"])
+@pytest.mark.parametrize("name", ["servicemonitor", "gardener", "gardener-shoot-prometheus"])
 def test_service_monitor_structure(render: Render, name: str) -> None:
     """The ServiceMonitor selects the Service, scrapes port `metrics` and honours our labels."""
     manifests = render(name)
@@ -126,7 +143,7 @@ def test_service_monitor_is_optional(render: Render) -> None:
 
 
 @pytest.mark.rules
-@pytest.mark.parametrize("name", ["default", "gardener", "thresholds"])
+@pytest.mark.parametrize("name", ["default", "gardener", "gardener-runtime", "thresholds"])
 def test_prometheus_rule_passes_promtool(render: Render, name: str, tmp_path: Path) -> None:
     """The PrometheusRule's groups are a rules file promtool accepts."""
     promtool = shutil.which("promtool")
@@ -165,6 +182,19 @@ def test_prometheus_rule_passes_promtool(render: Render, name: str, tmp_path: Pa
         ),
         (["prometheusRule.alerts.EtcdLatencyWalFsyncSlow.threshold=fast"], "threshold"),
         (["prometheusRule.alerts.EtcdLatencyWalFsyncSlow.for=10"], "for"),
+        (["prometheusRule.alerts.EtcdLatencyMemberCrashLooping.threshold=often"], "threshold"),
+        (
+            ["prometheusRule.alerts.EtcdLatencyTargetDown.intendedRoles=etcd-events"],
+            "Additional property intendedRoles",
+        ),
+        (['prometheusRule.alerts.EtcdLatencyHddStorage.intendedRoles=a"b'], "intendedRoles"),
+        (["scrape.source=prometheus"], "scrape.source"),
+        (["scrape.shootPrometheus.url=prometheus-shoot:80"], "url"),
+        (["scrape.secretRefs.enabled=sometimes"], "enabled"),
+        (["gardener.enabled=true", "gardener.gardenRuntime=maybe"], "gardenRuntime"),
+        (["gardener.enabled=true", "gardener.prometheus="], "prometheus"),
+        (["gardener.shootPrometheusNetworkLabel=to prometheus"], "shootPrometheusNetworkLabel"),
+        (["gardener.networkPolicies=true"], "Additional property networkPolicies"),
     ],
 )
 def test_schema_rejects_bad_values(helm: Helm, sets: list[str], expected: str) -> None:
@@ -179,17 +209,37 @@ def test_schema_rejects_bad_values(helm: Helm, sets: list[str], expected: str) -
     ("sets", "extra", "expected"),
     [
         (
-            ["scrape.tlsFiles.enabled=true", "scrape.tlsFiles.secretName=x"],
+            [
+                "scrape.clientSecret.enabled=true",
+                "scrape.tlsFiles.enabled=true",
+                "scrape.tlsFiles.secretName=x",
+            ],
             [],
             "mutually exclusive",
         ),
-        (
-            ["scrape.clientSecret.enabled=false", "scrape.tlsFiles.enabled=true"],
-            [],
-            "scrape.tlsFiles.secretName is required",
-        ),
+        (["scrape.tlsFiles.enabled=true"], [], "scrape.tlsFiles.secretName is required"),
         (["discovery=static"], [], "static.targetsFile is required"),
         (["sharding.enabled=true"], ["--kube-version", "1.27.0"], "Kubernetes >= 1.28"),
+        (
+            ["gardener.enabled=true"],
+            [],
+            'gardener.enabled: the release must run in namespace garden, not "monitoring"',
+        ),
+        (
+            ["gardener.enabled=true", "namespaceOverride=kube-system"],
+            [],
+            'namespace garden, not "kube-system"',
+        ),
+        (
+            ["scrape.source=shoot-prometheus", "discovery=static", "static.targetsFile=/t.yaml"],
+            [],
+            "scrape.source shoot-prometheus needs discovery: kubernetes",
+        ),
+        (
+            ["scrape.source=shoot-prometheus", "scrape.clientSecret.enabled=true"],
+            [],
+            "scrape.source shoot-prometheus reads no etcd client certificate",
+        ),
     ],
 )
 def test_template_rejects_inconsistent_values(
@@ -199,6 +249,62 @@ def test_template_rejects_inconsistent_values(
     result = helm.template(sets=sets, extra=extra)
     assert result.returncode != 0
     assert expected in result.stderr
+
+
+def test_gardener_preset_in_garden_or_with_provided_policies(helm: Helm) -> None:
+    """The preset renders in namespace garden, or elsewhere when the operator provides policies."""
+    in_garden = helm.template(sets=["gardener.enabled=true"], namespace="garden")
+    assert in_garden.returncode == 0, in_garden.stderr
+    elsewhere = helm.template(
+        sets=["gardener.enabled=true", "gardener.networkPoliciesProvided=true"]
+    )
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    namespaces = {
+        m["metadata"]["namespace"]
+        for m in parse_manifests(elsewhere.stdout)
+        if "namespace" in m["metadata"]
+    }
+    assert namespaces == {NAMESPACE}
+
+
+@pytest.mark.rules
+def test_intended_hdd_roles_are_a_value(helm: Helm, tmp_path: Path) -> None:
+    """intendedRoles replaces the HDD alert's etcd=~ matcher; the result is a valid rules file."""
+    name = "EtcdLatencyHddStorage"
+    result = helm.template(sets=[f"prometheusRule.alerts.{name}.intendedRoles=etcd-events"])
+    assert result.returncode == 0, result.stderr
+    groups = one(parse_manifests(result.stdout), "PrometheusRule")["spec"]["groups"]
+    [expr] = [r["expr"] for g in groups for r in g["rules"] if r.get("alert") == name]
+    assert 'etcd=~"etcd-events"' in expr
+    assert "virtual-garden" not in expr
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (make setup)")
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": groups}))
+    check = subprocess.run(
+        [promtool, "check", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_intended_roles_need_the_matcher(helm: Helm, tmp_path: Path) -> None:
+    """A rules file whose HDD alert lost its etcd=~ matcher fails loudly when roles are set."""
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART_DIR, chart)
+    rules = chart / "files" / "etcd-latency.rules.yaml"
+    text = rules.read_text()
+    marker = '{etcd=~"etcd-events|virtual-garden-etcd-events"}'
+    assert text.count(marker) == 1
+    rules.write_text(text.replace(marker, ""))
+    name = "EtcdLatencyHddStorage"
+    result = helm.template(chart=chart, sets=[f"prometheusRule.alerts.{name}.intendedRoles=x"])
+    assert result.returncode != 0
+    assert f"prometheusRule.alerts.{name}.intendedRoles" in result.stderr
 
 
 def test_sharding_on_supported_kubernetes(helm: Helm) -> None:
@@ -214,9 +320,9 @@ def test_threshold_needs_a_trailing_number(helm: Helm, tmp_path: Path) -> None:
     shutil.copytree(CHART_DIR, chart)
     rules = chart / "files" / "etcd-latency.rules.yaml"
     text = rules.read_text()
-    marker = "p99_5m > 0.01\n"
-    assert marker in text
-    rules.write_text(text.replace(marker, "p99_5m > 0.01 and on () vector(1)\n", 1))
+    marker = "          ) > 0.01\n"
+    assert text.count(marker) == 1
+    rules.write_text(text.replace(marker, "          ) > 0.01 and on () vector(1)\n", 1))
     name = "EtcdLatencyWalFsyncSlow"
     result = helm.template(chart=chart, sets=[f"prometheusRule.alerts.{name}.threshold=0.02"])
     assert result.returncode != 0

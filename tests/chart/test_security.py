@@ -7,7 +7,17 @@ from typing import Any
 import pytest
 
 from tests.chart.conftest import Render
-from tests.chart.helm import NAMESPACE, by_kind, container, one, workload
+from tests.chart.helm import (
+    CI_DIR,
+    NAMESPACE,
+    Helm,
+    Manifest,
+    by_kind,
+    container,
+    one,
+    parse_manifests,
+    workload,
+)
 from tests.chart.test_render import VALUE_SETS
 
 pytestmark = pytest.mark.chart
@@ -40,30 +50,53 @@ def test_cluster_role_only_reads(render: Render, name: str) -> None:
         assert "nonResourceURLs" not in rule
 
 
-def test_cluster_role_grants_what_discovery_needs(render: Render) -> None:
-    """Pods, logs, the volume chain and Etcd resources; `get` on the client Secret by name only."""
-    rules = _rules(render, "default")
-    grants = _grants(rules)
-    assert grants == {
-        ("", "pods"): READ_VERBS,
-        ("", "pods/log"): {"get"},
-        ("", "persistentvolumeclaims"): READ_VERBS,
-        ("", "persistentvolumes"): READ_VERBS,
-        ("storage.k8s.io", "storageclasses"): READ_VERBS,
-        ("druid.gardener.cloud", "etcds"): READ_VERBS,
-        ("", "secrets"): {"get"},
-    }
+DISCOVERY_GRANTS = {
+    ("", "pods"): READ_VERBS,
+    ("", "pods/log"): {"get"},
+    ("", "namespaces"): {"get"},
+    ("", "persistentvolumeclaims"): READ_VERBS,
+    ("", "persistentvolumes"): READ_VERBS,
+    ("storage.k8s.io", "storageclasses"): READ_VERBS,
+    ("druid.gardener.cloud", "etcds"): READ_VERBS,
+}
+
+
+@pytest.mark.parametrize("name", ["default", "gardener", "gardener-runtime"])
+def test_cluster_role_grants_what_discovery_needs(render: Render, name: str) -> None:
+    """Pods, logs, namespaces, the volume chain and Etcd resources; for the Secrets the Etcd
+    resources name (hash-suffixed, so no resourceNames can match them) `get` on Secrets, only."""
+    rules = _rules(render, name)
+    assert _grants(rules) == {**DISCOVERY_GRANTS, ("", "secrets"): {"get"}}
     [secret_rule] = [r for r in rules if "secrets" in r["resources"]]
-    assert secret_rule["resources"] == ["secrets"]
-    assert secret_rule["resourceNames"] == ["etcd-client"]
-    for rule in rules:
-        if rule is not secret_rule:
-            assert "resourceNames" not in rule
+    assert secret_rule == {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}
+    assert not [r for r in rules if "resourceNames" in r]
 
 
-@pytest.mark.parametrize("name", ["mtls-files", "http"])
-def test_no_secret_access_without_client_secret(render: Render, name: str) -> None:
-    """Without the per-namespace client Secret the exporter may not read any Secret."""
+@pytest.mark.parametrize("name", KUBERNETES_SETS)
+def test_secrets_are_never_listed_or_watched(render: Render, name: str) -> None:
+    """Whatever the values, Secrets get `get` at most: never list or watch."""
+    assert _grants(_rules(render, name)).get(("", "secrets"), {"get"}) == {"get"}
+
+
+def test_fixed_client_secret_by_name_only(helm: Helm) -> None:
+    """Without secret refs, the fixed client Secret is readable by its name and no other."""
+    result = helm.template(
+        sets=["scrape.secretRefs.enabled=false", "scrape.clientSecret.enabled=true"]
+    )
+    assert result.returncode == 0, result.stderr
+    rules: list[dict[str, Any]] = one(parse_manifests(result.stdout), "ClusterRole")["rules"]
+    [secret_rule] = [r for r in rules if "secrets" in r["resources"]]
+    assert secret_rule == {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "resourceNames": ["etcd-client"],
+        "verbs": ["get"],
+    }
+
+
+@pytest.mark.parametrize("name", ["mtls-files", "http", "gardener-shoot-prometheus"])
+def test_no_secret_access_without_per_member_secrets(render: Render, name: str) -> None:
+    """One mounted certificate, plain HTTP or the shoot Prometheus: no Secret is readable."""
     assert ("", "secrets") not in _grants(_rules(render, name))
 
 
@@ -167,20 +200,86 @@ def test_service(render: Render) -> None:
     assert "annotations" not in service["metadata"]
 
 
+SEED_LABELS = {"networking.gardener.cloud/to-dns", "networking.gardener.cloud/to-runtime-apiserver"}
+RESOURCES = "networking.resources.gardener.cloud"
+
+
+def _gardener_pod_labels(manifests: list[Manifest]) -> set[str]:
+    labels: dict[str, str] = workload(manifests)["spec"]["template"]["metadata"]["labels"]
+    found = {key for key in labels if "gardener.cloud" in key}
+    assert {labels[key] for key in found} <= {"allowed"}
+    return found
+
+
 def test_gardener_wiring(render: Render) -> None:
-    """Scrape-targets annotation on the Service, to-dns/to-runtime-apiserver labels on the pods."""
+    """Everything in garden; the Service annotation and ServiceMonitor for the seed Prometheus;
+    pod labels for DNS, the API server and every shoot's etcd; the dashboard for Plutono."""
     manifests = render("gardener")
     annotations = one(manifests, "Service")["metadata"]["annotations"]
-    key = "networking.resources.gardener.cloud/from-all-seed-scrape-targets-allowed-ports"
+    key = f"{RESOURCES}/from-all-seed-scrape-targets-allowed-ports"
     assert annotations[key] == '[{"port":18379,"protocol":"TCP"}]'
-    labels = workload(manifests)["spec"]["template"]["metadata"]["labels"]
-    assert labels["networking.gardener.cloud/to-dns"] == "allowed"
-    assert labels["networking.gardener.cloud/to-runtime-apiserver"] == "allowed"
+    assert _gardener_pod_labels(manifests) == SEED_LABELS | {
+        f"{RESOURCES}/to-all-shoots-etcd-main-client-tcp-2379",
+        f"{RESOURCES}/to-all-shoots-etcd-events-client-tcp-2379",
+    }
     assert one(manifests, "ServiceMonitor")["metadata"]["labels"]["prometheus"] == "seed"
     assert one(manifests, "PrometheusRule")["metadata"]["labels"]["prometheus"] == "seed"
+    dashboard = one(manifests, "ConfigMap")["metadata"]["labels"]
+    assert dashboard["dashboard.monitoring.gardener.cloud/seed"] == "true"
+    assert "dashboard.monitoring.gardener.cloud/garden" not in dashboard
     assert {m["metadata"]["namespace"] for m in manifests if "namespace" in m["metadata"]} == {
         "garden"
     }
+
+
+def test_gardener_etcd_labels_follow_the_scrape_port(helm: Helm) -> None:
+    """The etcd network labels name scrape.port (GRM's policies are per port)."""
+    result = helm.template(sets=["gardener.enabled=true", "scrape.port=2382"], namespace="garden")
+    assert result.returncode == 0, result.stderr
+    labels = _gardener_pod_labels(parse_manifests(result.stdout))
+    assert {label for label in labels if "etcd" in label} == {
+        f"{RESOURCES}/to-all-shoots-etcd-main-client-tcp-2382",
+        f"{RESOURCES}/to-all-shoots-etcd-events-client-tcp-2382",
+    }
+
+
+def test_gardener_shoot_prometheus_wiring(render: Render) -> None:
+    """shoot-prometheus: the label that reaches the shoots' Prometheus, none for etcd."""
+    manifests = render("gardener-shoot-prometheus")
+    assert _gardener_pod_labels(manifests) == SEED_LABELS | {
+        f"{RESOURCES}/to-all-shoots-prometheus-shoot-tcp-9090"
+    }
+    assert one(manifests, "ServiceMonitor")["metadata"]["labels"]["prometheus"] == "seed"
+
+
+def test_gardener_runtime_wiring(render: Render) -> None:
+    """A garden runtime: the virtual garden's etcds too, and the garden's Plutono label."""
+    manifests = render("gardener-runtime")
+    assert _gardener_pod_labels(manifests) == SEED_LABELS | {
+        f"{RESOURCES}/to-all-shoots-etcd-main-client-tcp-2379",
+        f"{RESOURCES}/to-all-shoots-etcd-events-client-tcp-2379",
+        f"{RESOURCES}/to-virtual-garden-etcd-main-client-tcp-2379",
+        f"{RESOURCES}/to-virtual-garden-etcd-events-client-tcp-2379",
+    }
+    dashboard = one(manifests, "ConfigMap")["metadata"]["labels"]
+    assert dashboard["dashboard.monitoring.gardener.cloud/garden"] == "true"
+    assert "dashboard.monitoring.gardener.cloud/seed" not in dashboard
+    assert dashboard["grafana_dashboard"] == "1"
+
+
+def test_gardener_pod_labels_win(helm: Helm) -> None:
+    """gardener.podLabels add to (and may override) the preset's labels."""
+    result = helm.template(
+        sets=[
+            "gardener.enabled=true",
+            "gardener.podLabels.networking\\.gardener\\.cloud/to-public-networks=allowed",
+        ],
+        namespace="garden",
+    )
+    assert result.returncode == 0, result.stderr
+    labels = _gardener_pod_labels(parse_manifests(result.stdout))
+    assert "networking.gardener.cloud/to-public-networks" in labels
+    assert labels >= SEED_LABELS
 
 
 def test_no_gardener_labels_by_default(render: Render) -> None:
@@ -214,6 +313,22 @@ def test_network_policy(render: Render) -> None:
         (port, proto) for port in (53, 8053) for proto in ("UDP", "TCP")
     }
     assert dns["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+
+
+def test_network_policy_with_shoot_prometheus(helm: Helm) -> None:
+    """With the shoot Prometheus as the source, egress goes to its pod port 9090, not to etcd."""
+    result = helm.template(
+        values=[CI_DIR / "gardener-shoot-prometheus-values.yaml"],
+        sets=["networkPolicy.enabled=true"],
+        namespace="garden",
+    )
+    assert result.returncode == 0, result.stderr
+    policy = one(parse_manifests(result.stdout), "NetworkPolicy")["spec"]
+    prometheus, _api, _dns = policy["egress"]
+    assert prometheus["ports"] == [{"port": 9090, "protocol": "TCP"}]
+    assert prometheus["to"] == [{"namespaceSelector": {}}]
+    ports = [p["port"] for rule in policy["egress"] for p in rule["ports"]]
+    assert 2379 not in ports
 
 
 def test_no_network_policy_by_default(render: Render) -> None:

@@ -35,6 +35,7 @@ ALERT_NAMES = {
     "EtcdLatencyHddStorage",
     "EtcdLatencyStorageClassMismatch",
     "EtcdLatencyHeartbeatLate",
+    "EtcdLatencyMemberCrashLooping",
     "EtcdLatencyTargetDown",
     "EtcdLatencyLogStreamDown",
 }
@@ -145,7 +146,7 @@ def test_scaled_copy_for_tests_is_valid(tmp_path: Path) -> None:
     rules = alerts(yaml.safe_load(short)["groups"])
     assert set(rules) == ALERT_NAMES
     windows = set(re.findall(r"\[(\w+)\]", short))
-    assert windows == {"10s", "20s"}
+    assert windows == {"10s", "20s", "30s", "60s"}
     assert rules["EtcdLatencyWalFsyncSlow"]["for"] == "20s"
     assert rules["EtcdLatencyWalFsyncCritical"]["for"] == "10s"
     assert rules["EtcdLatencyHddStorage"]["for"] == "30s"

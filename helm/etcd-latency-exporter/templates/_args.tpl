@@ -17,9 +17,20 @@ maps are passed as JSON, which the exporter's flag parser reads as such.
 {{- $args = append $args (printf "--kubernetes.selectors=%s" (toJson $v.kubernetes.selectors)) }}
 {{- $args = append $args (printf "--kubernetes.container=%s" $v.kubernetes.container) }}
 {{- $args = append $args (ternary "--kubernetes.etcd-resources" "--no-kubernetes.etcd-resources" $v.kubernetes.etcdResources) }}
-{{- with $v.kubernetes.expectedStorageClasses }}
-{{- $args = append $args (printf "--kubernetes.expected-storage-classes=%s" (toJson .)) }}
+{{- $args = append $args (printf "--kubernetes.member-grace=%s" $v.kubernetes.memberGrace) }}
+{{- with include "etcd-latency-exporter.expectedStorageClasses" . }}
+{{- $args = append $args (printf "--kubernetes.expected-storage-classes=%s" .) }}
 {{- end }}
+{{- $args = append $args (printf "--scrape.source=%s" $v.scrape.source) }}
+{{- if eq $v.scrape.source "shoot-prometheus" }}
+{{- with $v.scrape.shootPrometheus.url }}
+{{- $args = append $args (printf "--scrape.shoot-prometheus-url=%s" .) }}
+{{- end }}
+{{- with $v.scrape.shootPrometheus.jobs }}
+{{- $args = append $args (printf "--scrape.shoot-prometheus-jobs=%s" .) }}
+{{- end }}
+{{- end }}
+{{- $args = append $args (ternary "--scrape.secret-refs" "--no-scrape.secret-refs" (eq (include "etcd-latency-exporter.secretRefsOn" .) "true")) }}
 {{- end }}
 {{- $args = append $args (printf "--scrape.interval=%s" $v.scrape.interval) }}
 {{- $args = append $args (printf "--scrape.timeout=%s" $v.scrape.timeout) }}
@@ -28,7 +39,7 @@ maps are passed as JSON, which the exporter's flag parser reads as such.
 {{- if $v.scrape.insecureSkipVerify }}
 {{- $args = append $args "--scrape.insecure-skip-verify" }}
 {{- end }}
-{{- with $v.scrape.serverName }}
+{{- with include "etcd-latency-exporter.serverName" . }}
 {{- $args = append $args (printf "--scrape.server-name=%s" .) }}
 {{- end }}
 {{- if include "etcd-latency-exporter.clientSecretOn" . }}
@@ -38,8 +49,6 @@ maps are passed as JSON, which the exporter's flag parser reads as such.
 {{- $args = append $args (printf "--scrape.client-secret-cert-key=%s" .certKey) }}
 {{- $args = append $args (printf "--scrape.client-secret-key-key=%s" .keyKey) }}
 {{- end }}
-{{- else }}
-{{- $args = append $args "--scrape.client-secret=" }}
 {{- end }}
 {{- if include "etcd-latency-exporter.tlsFilesOn" . }}
 {{- with $v.scrape.tlsFiles }}

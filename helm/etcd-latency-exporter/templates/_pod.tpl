@@ -4,11 +4,7 @@ metadata:
   labels:
     {{- include "etcd-latency-exporter.labels" . | nindent 4 }}
     {{- if .Values.gardener.enabled }}
-    networking.gardener.cloud/to-dns: allowed
-    networking.gardener.cloud/to-runtime-apiserver: allowed
-    {{- with .Values.gardener.podLabels }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- include "etcd-latency-exporter.gardenerPodLabels" . | fromJson | toYaml | nindent 4 }}
     {{- end }}
     {{- with .Values.podLabels }}
     {{- toYaml . | nindent 4 }}
