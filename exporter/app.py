@@ -26,8 +26,15 @@ from exporter.collector import make_registry
 from exporter.config_check import Prepared, prepare_run, where
 from exporter.discovery.static import Publish, StaticDiscovery
 from exporter.logconfig import setup_logging
-from exporter.model import CommandLogSpec, FileLogSpec, LogSpec, ScrapeSpec
+from exporter.model import (
+    SOURCE_SHOOT_PROMETHEUS,
+    CommandLogSpec,
+    FileLogSpec,
+    LogSpec,
+    ScrapeSpec,
+)
 from exporter.scrape import make_session, scrape_loop
+from exporter.scrape.federate import Federation
 from exporter.settings import RunSettings
 from exporter.sources import command, file
 from exporter.sources.sink import LineSink
@@ -93,6 +100,9 @@ async def serve(settings: RunSettings, prepared: Prepared) -> int:
     async with contextlib.AsyncExitStack() as stack:
         session = make_session(concurrency=settings.scrape.concurrency)
         stack.push_async_callback(session.close)
+        federation = make_federation(settings, session)
+        if federation is not None:
+            stack.push_async_callback(federation.close)
         try:
             parts = await make_discovery(settings, prepared, store)
         except ConfigProblem as err:
@@ -103,7 +113,7 @@ async def serve(settings: RunSettings, prepared: Prepared) -> int:
             stack.push_async_callback(parts.close)
         supervisor = Supervisor(
             store=store,
-            scrape=scrape_runner(settings, session),
+            scrape=scrape_runner(settings, session, federation),
             follow=log_runner(settings, parts.followers),
             first_collection_after=settings.scrape.interval,
             stop_timeout=TASK_STOP_TIMEOUT,
@@ -165,10 +175,32 @@ async def make_discovery(settings: RunSettings, prepared: Prepared, store: Store
     return Parts(run=static.run, reload=static.reload)
 
 
-def scrape_runner(settings: RunSettings, session: ClientSession) -> ScrapeRunner:
-    """Binds the scrape settings and the shared session: (state, spec) → scrape loop."""
+def make_federation(settings: RunSettings, session: ClientSession) -> Federation | None:
+    """The fetcher shared by the members read from their namespace's Prometheus
+    (--scrape.source=shoot-prometheus): one request per Prometheus per scrape interval."""
+    if settings.scrape.source != SOURCE_SHOOT_PROMETHEUS:
+        return None
+    return Federation(
+        session=session,
+        jobs=settings.scrape.shoot_prometheus_jobs,
+        timeout=min(settings.scrape.timeout, settings.scrape.interval),
+        max_bytes=settings.scrape.max_bytes,
+        # a little less than the interval: each member's loop scrapes once per interval, at its
+        # own phase, and the first of a namespace's members to come asks again
+        max_age=0.9 * settings.scrape.interval,
+    )
+
+
+def scrape_runner(
+    settings: RunSettings, session: ClientSession, federation: Federation | None = None
+) -> ScrapeRunner:
+    """Binds the scrape settings and the shared session: (state, spec) → scrape loop; a spec of
+    the shoot-prometheus source is read through `federation`."""
 
     async def run(state: TargetState, spec: ScrapeSpec) -> None:
+        fetch = None
+        if spec.source == SOURCE_SHOOT_PROMETHEUS and federation is not None:
+            fetch = federation.families
         await scrape_loop(
             session=session,
             state=state,
@@ -176,6 +208,7 @@ def scrape_runner(settings: RunSettings, session: ClientSession) -> ScrapeRunner
             interval=settings.scrape.interval,
             timeout=settings.scrape.timeout,
             max_bytes=settings.scrape.max_bytes,
+            fetch=fetch,
         )
 
     return run

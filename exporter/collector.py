@@ -98,7 +98,8 @@ LAST_SLOW, BUILD, SHARD = _head(m.LAST_SLOW_EVENT), _head(m.BUILD_INFO), _head(m
 TARGETS, LINES, UNPARSED = _head(m.TARGETS), _head(m.LOG_LINES), _head(m.LOG_LINES_UNPARSED)
 RECONNECTS, DURATION = _head(m.LOG_STREAM_RECONNECTS), _head(m.SCRAPE_DURATION)
 ERRORS, DROPPED = _head(m.SCRAPE_ERRORS), _head(m.SERIES_DROPPED)
-API_ERRORS = _head(m.KUBERNETES_API_ERRORS)
+API_ERRORS, TLS_SECRET_ERRORS = _head(m.KUBERNETES_API_ERRORS), _head(m.TLS_SECRET_ERRORS)
+MEMBER_STATE, MEMBER_RESTARTS = _head(m.MEMBER_STATE), _head(m.MEMBER_RESTARTS)
 WITH_VOLUME = dict(zip(m.RELAYED_WITH_VOLUME, (WAL_FSYNC, BACKEND_COMMIT), strict=True))
 
 
@@ -153,7 +154,7 @@ class EtcdLatencyCollector(Collector):
         return TargetLabels.of(state.target)
 
     def emit_self(self, sink: Sink, states: list[TargetState]) -> None:
-        """The exporter's own families: build, shard, targets by state, API errors."""
+        """The exporter's own families: build, shard, targets by state, API and Secret errors."""
         none = self._none
         sink.add(BUILD, BUILD.name + "_info", none, self._build, 1.0)
         sink.add(SHARD, SHARD.name + "_info", none, self._shard, 1.0)
@@ -165,6 +166,12 @@ class EtcdLatencyCollector(Collector):
         for (resource, verb, code), n in sorted(self._store.kubernetes_api_errors.items()):
             own = (("resource", resource), ("verb", verb), ("code", code))
             sink.add(API_ERRORS, API_ERRORS.name + "_total", none, own, n)
+        tls_errors = self._store.tls_secret_errors
+        for reason in m.TLS_SECRET_ERROR_REASONS:  # every reason from the start, 0 until seen
+            why = (("reason", reason),)
+            sink.add(
+                TLS_SECRET_ERRORS, TLS_SECRET_ERRORS.name + "_total", none, why, tls_errors[reason]
+            )
 
 
 def _emit_relayed(
@@ -211,8 +218,13 @@ def exposed_type(fam: RelayedFamily) -> str:
     return "unknown" if fam.type == "untyped" else fam.type
 
 
+def _scraped(state: TargetState) -> bool:
+    """A target with a metrics URL, or a member (down while pending, before it has an IP)."""
+    return state.target.scrape is not None or state.target.member is not None
+
+
 def _emit_scrape(sink: Sink, state: TargetState, base: LabelBase) -> None:
-    if state.target.scrape is None:
+    if not _scraped(state):
         return
     if state.up is not None:
         sink.add(TARGET_UP, TARGET_UP.name, base, (), 1.0 if state.up else 0.0)
@@ -223,7 +235,7 @@ def _emit_scrape(sink: Sink, state: TargetState, base: LabelBase) -> None:
 
 
 def _emit_errors(sink: Sink, state: TargetState, base: LabelBase) -> None:
-    if state.target.scrape is None:
+    if not _scraped(state):
         return
     for reason in m.SCRAPE_ERROR_REASONS:
         own = (("reason", reason),)
@@ -263,6 +275,15 @@ def _emit_events(sink: Sink, state: TargetState, base: LabelBase) -> None:
         sink.add(LAST_SLOW, LAST_SLOW.name, base, (("event", kind),), when)
 
 
+def _emit_member(sink: Sink, state: TargetState, base: LabelBase) -> None:
+    current = str(state.member_state)
+    for name in m.MEMBER_STATES:
+        own = (("state", name),)
+        sink.add(MEMBER_STATE, MEMBER_STATE.name, base, own, 1.0 if name == current else 0.0)
+    if state.target.member is not None:
+        sink.add(MEMBER_RESTARTS, MEMBER_RESTARTS.name + "_total", base, (), state.restarts)
+
+
 def _emit_volume(sink: Sink, labels: TargetLabels) -> None:
     sink.add(VOLUME_INFO, VOLUME_INFO.name + "_info", labels.ident, labels.volume_info, 1.0)
     mismatch = labels.target.volume.mismatch
@@ -290,6 +311,10 @@ def _events_section(sink: Sink, state: TargetState, labels: TargetLabels) -> Non
     _emit_events(sink, state, labels.ident)
 
 
+def _member_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
+    _emit_member(sink, state, labels.ident)
+
+
 def _volume_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
     _emit_volume(sink, labels)
     sink.add(DROPPED, DROPPED.name + "_total", labels.ident, (), state.series_dropped)
@@ -315,6 +340,10 @@ def _events_key(s: TargetState) -> object:
     return s.events.total()  # every slow request, duration and timestamp comes with an event
 
 
+def _member_key(s: TargetState) -> object:
+    return (s.member_state, s.restarts)
+
+
 def _volume_key(s: TargetState) -> object:
     return s.series_dropped
 
@@ -332,6 +361,7 @@ SECTIONS: tuple[tuple[str, SectionKey, SectionEmit], ...] = (
     ("stream", _stream_key, _stream_section),
     ("lines", _lines_key, _lines_section),
     ("events", _events_key, _events_section),
+    ("member", _member_key, _member_section),
     ("volume", _volume_key, _volume_section),
 )
 

@@ -76,6 +76,8 @@ STORAGE_CLASSES = Resource(
     "storageclasses", "storage", list_all="list_storage_class", get_cluster="read_storage_class"
 )
 SECRETS = Resource("secrets", "core", get_namespaced="read_namespaced_secret")
+# `get` only: is a member's namespace being deleted (exporter/discovery/departure.py)
+NAMESPACES = Resource("namespaces", "core", get_cluster="read_namespace")
 ETCDS = Resource("etcds", "custom", group="druid.gardener.cloud", version="v1alpha1")
 
 

@@ -133,7 +133,7 @@ class TargetLabels:
             volume_info=tuple(
                 zip(
                     m.VOLUME_INFO.labels[len(ident) :],
-                    (*info, v.expected_storage_class),
+                    (*info, v.expected_storage_class, v.expected_from),
                     strict=True,
                 )
             ),

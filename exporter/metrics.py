@@ -16,7 +16,8 @@ VOLUME_LABELS: tuple[str, ...] = ("pvc", "pv", "storage_class", "disk_class")
 # threshold (100 ms by default), so the histogram starts there.
 SLOW_REQUEST_BUCKETS: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
-# Scrape error reasons (bounded enum, the `reason` label).
+# Scrape error reasons (bounded enum, the `reason` label). `no_data`: the member's Prometheus
+# (--scrape.source=shoot-prometheus) answered, but without any series of the member.
 SCRAPE_ERROR_REASONS: tuple[str, ...] = (
     "timeout",
     "connect",
@@ -24,7 +25,12 @@ SCRAPE_ERROR_REASONS: tuple[str, ...] = (
     "http_status",
     "too_large",
     "parse",
+    "no_data",
 )
+
+# Why a Secret with a member's TLS material is unusable (the `reason` label of
+# etcd_latency_exporter_tls_secret_errors_total).
+TLS_SECRET_ERROR_REASONS: tuple[str, ...] = ("not_found", "forbidden", "malformed", "error")
 
 # etcd families relayed under the volume labels (latency histograms) ...
 RELAYED_WITH_VOLUME: tuple[str, ...] = (
@@ -122,8 +128,11 @@ VOLUME_INFO = _m(
         "disk_type",
         "disk_class",
         "expected_storage_class",
+        "expected_from",
     ),
-    "The volume under an etcd member: PVC, PV, StorageClass, provisioner, disk type and class.",
+    "The volume under an etcd member: PVC, PV, StorageClass, provisioner, disk type and class; "
+    "the expected StorageClass and where the expectation came from (etcd, default-class, "
+    "config, or empty).",
 )
 STORAGE_CLASS_MISMATCH = _m(
     "storage_class_mismatch",
@@ -136,8 +145,9 @@ TARGET_UP = _m(
     "target_up",
     "gauge",
     ID,
-    "1 when the last scrape of the member's /metrics succeeded. The exporter scrapes in the "
-    "background every --scrape.interval and serves the cached result.",
+    "1 when the last scrape of the member's /metrics succeeded; 0 while its etcd container "
+    "does not run. The exporter scrapes in the background every --scrape.interval and serves "
+    "the cached result.",
 )
 LOG_STREAM_UP = _m(
     "log_stream_up",
@@ -156,6 +166,23 @@ LAST_SLOW_EVENT = _m(
     "gauge",
     (*ID, "event"),
     "Unix time of the member's last slow-request, slow-fdatasync or late-heartbeat log event.",
+)
+# Member states (the `state` label of etcd_latency_member_state), one series each.
+MEMBER_STATES: tuple[str, ...] = ("running", "restarting", "pending", "gone")
+MEMBER_STATE = _m(
+    "member_state",
+    "gauge",
+    (*ID, "state"),
+    "1 for the member's current state, 0 for the others: running (the etcd container runs), "
+    "restarting (it exited or backs off), pending (its pod has not started it yet), gone (no "
+    "pod; kept for --kubernetes.member-grace). Static targets are always running.",
+)
+MEMBER_RESTARTS = _m(
+    "member_restarts",
+    "counter",
+    ID,
+    "Restarts of the member's etcd container, from its restartCount; never goes backwards "
+    "(a re-created pod adds its own restarts). Kubernetes members only.",
 )
 
 # Self-metrics.
@@ -206,7 +233,7 @@ SCRAPE_ERRORS = _m(
     "counter",
     (*ID, "reason"),
     "Failed scrapes of the member's /metrics by reason (timeout, connect, tls, http_status, "
-    "too_large, parse).",
+    "too_large, parse, no_data).",
 )
 SERIES_DROPPED = _m(
     "exporter_series_dropped",
@@ -219,6 +246,13 @@ KUBERNETES_API_ERRORS = _m(
     "counter",
     ("resource", "verb", "code"),
     "Errors from the Kubernetes API by resource, verb and HTTP status (403 means RBAC is missing).",
+)
+TLS_SECRET_ERRORS = _m(
+    "exporter_tls_secret_errors",
+    "counter",
+    ("reason",),
+    "Times a Secret with an etcd member's client TLS material became unusable, by reason "
+    "(not_found, forbidden, malformed, error).",
 )
 
 DEFINITIONS: tuple[MetricDef, ...] = (
@@ -233,6 +267,8 @@ DEFINITIONS: tuple[MetricDef, ...] = (
     LOG_STREAM_UP,
     LAST_SCRAPE_SUCCESS,
     LAST_SLOW_EVENT,
+    MEMBER_STATE,
+    MEMBER_RESTARTS,
     BUILD_INFO,
     SHARD_INFO,
     TARGETS,
@@ -243,4 +279,5 @@ DEFINITIONS: tuple[MetricDef, ...] = (
     SCRAPE_ERRORS,
     SERIES_DROPPED,
     KUBERNETES_API_ERRORS,
+    TLS_SECRET_ERRORS,
 )

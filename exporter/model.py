@@ -87,6 +87,8 @@ class Volume:
     disk_type: str = ""
     disk_class: str = "unknown"  # ssd | hdd | unknown
     expected_storage_class: str = ""
+    # where the expectation came from: etcd | default-class | config | "" (none)
+    expected_from: str = ""
 
     @property
     def mismatch(self) -> bool | None:
@@ -98,7 +100,10 @@ class Volume:
 
 @dataclass(frozen=True, slots=True)
 class TLSConfig:
-    """Client TLS for scraping: files on disk, or PEM data (e.g. from a Kubernetes secret)."""
+    """Client TLS for scraping: files on disk, or PEM data (e.g. from a Kubernetes secret).
+
+    `error` says why no usable TLS material exists (e.g. a referenced Secret is missing): the
+    scrape then fails with reason `tls` without connecting, and `error` is its detail."""
 
     ca_file: str | None = None
     cert_file: str | None = None
@@ -108,14 +113,29 @@ class TLSConfig:
     key_data: str | None = None
     server_name: str | None = None
     insecure_skip_verify: bool = False
+    error: str | None = None
+
+
+# Where a member's relayed families are read (ScrapeSpec.source, --scrape.source).
+SOURCE_ETCD = "etcd"
+SOURCE_SHOOT_PROMETHEUS = "shoot-prometheus"
 
 
 @dataclass(frozen=True, slots=True)
 class ScrapeSpec:
-    """Where and how to scrape an etcd member's /metrics."""
+    """Where and how to read an etcd member's relayed families.
+
+    `source` SOURCE_ETCD: `url` is the member's own /metrics. SOURCE_SHOOT_PROMETHEUS: `url` is
+    the base URL of the Prometheus that scrapes the member, whose /federate is asked; the member's
+    series there are the ones labelled with its `namespace` and `pod` (no TLS material of etcd's
+    is needed).
+    """
 
     url: str
     tls: TLSConfig | None = None
+    source: str = SOURCE_ETCD  # or SOURCE_SHOOT_PROMETHEUS
+    namespace: str = ""
+    pod: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,19 +165,58 @@ class KubernetesLogSpec:
 LogSpec = FileLogSpec | CommandLogSpec | KubernetesLogSpec
 
 
+class MemberState(enum.StrEnum):
+    """Where a member's etcd container stands (the `state` of `etcd_latency_member_state`)."""
+
+    RUNNING = "running"  # the etcd container runs
+    RESTARTING = "restarting"  # it ran in this pod and does not run now (exited, back-off)
+    PENDING = "pending"  # the pod exists, its etcd container has not run in it yet
+    GONE = "gone"  # no pod right now; the member is kept for --kubernetes.member-grace
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """The lifecycle of a Kubernetes member as discovery last saw its pod.
+
+    A member is the pod's namespace and name, not one container: it outlives restarts and the
+    pod's re-creation (new `uid`). `restart_count` is the etcd container's restartCount in the
+    pod `uid`; `reason` says why it does not run (`CrashLoopBackOff`, `Error`, `pod gone`, …);
+    `last_exit` the last termination (`Error, exit code 2`) and `last_exit_at` its Unix time;
+    `pod_started_at` when the pod `uid` started (Unix time), None when unknown.
+    """
+
+    state: MemberState = MemberState.RUNNING
+    uid: str = ""
+    restart_count: int = 0
+    reason: str = ""
+    last_exit: str = ""
+    last_exit_at: float | None = None
+    pod_started_at: float | None = None
+
+    @property
+    def running(self) -> bool:
+        """The etcd container runs: scrape it."""
+        return self.state is MemberState.RUNNING
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One etcd member to watch. `key` is stable across re-discovery (e.g. `namespace/pod`)."""
+    """One etcd member to watch. `key` is stable across re-discovery (e.g. `namespace/pod`).
+
+    `member` is None for static targets (a file entry always counts as running).
+    """
 
     key: str
     identity: Identity = field(default_factory=Identity)
     volume: Volume = field(default_factory=Volume)
     scrape: ScrapeSpec | None = None
     log: LogSpec | None = None
+    member: Member | None = None
 
-    def same_sources(self, other: Target) -> bool:
-        """True when only labels differ, so running tasks (and counters) can be kept."""
-        return self.scrape == other.scrape and self.log == other.log
+    @property
+    def running(self) -> bool:
+        """The member's etcd runs (always, for a static target): its scrape loop should run."""
+        return self.member is None or self.member.running
 
 
 @dataclass(frozen=True, slots=True)

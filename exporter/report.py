@@ -15,7 +15,14 @@ from typing import Any
 
 from exporter.histogram import Latency
 from exporter.model import Target
-from exporter.verdict import SHARE_BOUND, DiskEvidence, LogEvidence, Verdict, VerdictCode
+from exporter.verdict import (
+    SHARE_BOUND,
+    DiskEvidence,
+    LogEvidence,
+    MemberEvidence,
+    Verdict,
+    VerdictCode,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,7 @@ class EtcdReport:
     disk: DiskEvidence
     logs: LogEvidence
     verdict: Verdict
+    member: MemberEvidence | None = None  # Kubernetes members: the container's restarts
 
 
 def sort_reports(reports: Iterable[EtcdReport]) -> list[EtcdReport]:
@@ -92,6 +100,7 @@ def etcd_json(r: EtcdReport) -> dict[str, Any]:
             "mismatch": vol.mismatch,
         },
         "scrape": {
+            "source": r.target.scrape.source if r.target.scrape is not None else None,
             "reachable": r.disk.reachable,
             "error": r.disk.error or None,
             "window_seconds": round(r.disk.window, 3) if r.disk.window is not None else None,
@@ -99,6 +108,7 @@ def etcd_json(r: EtcdReport) -> dict[str, Any]:
         "wal_fsync": latency_json(r.disk.fsync),
         "backend_commit": latency_json(r.disk.commit),
         "logs": logs_json(r.logs),
+        "member": member_json(r.member),
         "verdict": str(r.verdict.code),
         "reason": r.verdict.reason,
         "remedy": r.verdict.remedy or None,
@@ -124,6 +134,21 @@ def _bucket(bucket: tuple[float, float] | None) -> list[float | None] | None:
         return None
     lower, upper = bucket
     return [lower, upper if math.isfinite(upper) else None]
+
+
+def member_json(member: MemberEvidence | None) -> dict[str, Any] | None:
+    """A Kubernetes member's container: state, restarts within the scope, last exit, and the
+    WAL fsync latency of its last run when it does not run now; null for a static target."""
+    if member is None:
+        return None
+    return {
+        "state": member.state,
+        "reason": member.reason or None,
+        "restarts": member.restarts,
+        "restarts_scope": member.scope,
+        "last_exit": member.last_exit or None,
+        "wal_fsync_while_running": latency_json(member.fsync),
+    }
 
 
 def logs_json(logs: LogEvidence) -> dict[str, Any]:

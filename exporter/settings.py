@@ -117,6 +117,11 @@ class KubernetesSettings(_Section):
     watch_timeout: PositiveDuration = Field(
         300.0, description="Server-side timeout of one watch call before it is renewed."
     )
+    member_grace: Duration = Field(
+        120.0,
+        description="How long a member stays after its pod is gone (a re-created pod continues "
+        "its series and counters); a deleted namespace removes its members at once.",
+    )
 
 
 class ScrapeSettings(_Section):
@@ -128,6 +133,23 @@ class ScrapeSettings(_Section):
         16 * 1024 * 1024, gt=0, description="Largest /metrics response accepted, in bytes."
     )
     concurrency: int = Field(256, gt=0, description="Scrapes in flight at once.")
+    source: Literal["etcd", "shoot-prometheus"] = Field(
+        "etcd",
+        description="Kubernetes mode: where the relayed etcd families come from. etcd: each "
+        "member's own /metrics (mTLS, reads the client certificate's Secrets). shoot-prometheus: "
+        "the Prometheus of the member's namespace, through /federate (no Secret is read).",
+    )
+    shoot_prometheus_url: str = Field(
+        "http://prometheus-shoot.{namespace}.svc:80",
+        description="Base URL of the Prometheus that scrapes the etcd members of a namespace, "
+        "with {namespace} filled in (--scrape.source=shoot-prometheus; Gardener's prometheus-shoot "
+        "Service).",
+    )
+    shoot_prometheus_jobs: str = Field(
+        "kube-etcd3-(main|events)",
+        description="Regular expression (anchored, Prometheus syntax) of the job label of the etcd "
+        "series in that Prometheus.",
+    )
     scheme: Literal["http", "https"] = Field(
         "https", description="Scheme of etcd's metrics URL in Kubernetes mode."
     )
@@ -136,12 +158,27 @@ class ScrapeSettings(_Section):
     ca_file: str | None = Field(None, description="CA bundle to verify etcd's server certificate.")
     cert_file: str | None = Field(None, description="Client certificate for etcd mTLS.")
     key_file: str | None = Field(None, description="Client key for etcd mTLS.")
-    insecure_skip_verify: bool = Field(False, description="Do not verify etcd's certificate.")
-    server_name: str | None = Field(None, description="Server name to verify etcd's certificate.")
+    insecure_skip_verify: bool = Field(
+        False,
+        description="Do not verify etcd's certificate (an opt-out: anyone on the path can then "
+        "read the scrapes).",
+    )
+    server_name: str | None = Field(
+        None,
+        description="Server name to verify etcd's certificate, with {etcd}, {namespace} and {pod} "
+        "filled in per member, e.g. {etcd}-local for Gardener (default: the pod IP).",
+    )
+    secret_refs: bool = Field(
+        True,
+        description="Kubernetes mode, https: take the client certificate and CA from the Secrets "
+        "the member's Etcd resource names (spec.etcd.clientUrlTls), else from the pod's "
+        "etcd-client-tls/etcd-ca volumes, and the port from spec.etcd.clientPort.",
+    )
     client_secret: str | None = Field(
-        "etcd-client",
-        description="Secret in the etcd pod's namespace with the client certificate (Kubernetes "
-        "mode, https); empty to use the files.",
+        None,
+        description="Secret of a fixed name in the etcd pod's namespace with the client "
+        "certificate (Kubernetes mode, https), for clusters without etcd-druid; a member "
+        "whose Etcd resource or pod names its Secrets uses those.",
     )
     client_secret_ca_key: str = Field("ca.crt", description="Key of the CA in the secret.")
     client_secret_cert_key: str = Field("tls.crt", description="Key of the cert in the secret.")
@@ -221,9 +258,20 @@ class DiscoveryFields(BaseModel):
             )
         if bool(self.scrape.cert_file) != bool(self.scrape.key_file):
             problems.append("--scrape.cert-file and --scrape.key-file go together")
+        if self.scrape.source == "shoot-prometheus":
+            problems += _shoot_prometheus_problems(self.discovery, self.scrape.shoot_prometheus_url)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _shoot_prometheus_problems(discovery: str, url: str) -> list[str]:
+    problems = []
+    if discovery != "kubernetes":
+        problems.append("--scrape.source=shoot-prometheus needs --discovery=kubernetes")
+    if not url.startswith(("http://", "https://")):
+        problems.append(f"--scrape.shoot-prometheus-url must be an http(s) URL, got {url!r}")
+    return problems
 
 
 class RunSettings(_Common, DiscoveryFields):

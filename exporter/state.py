@@ -2,17 +2,23 @@
 
 One event loop owns it, so there are no locks. Nothing here does I/O or awaits. A target's state
 is created by `Store.upsert` and dropped by `Store.remove`, which makes its series disappear.
+
+A Kubernetes target is a member: `Store.upsert` also folds the member's lifecycle in
+(`TargetState.observe_member`): restarts are counted from the container's restart count, never
+backwards; while the container does not run, the target is down. The last scraped families are
+kept through failed scrapes and restarts (`target_up` 0 says they are not fresh): every rule on
+them takes rate() or increase(), which frozen values cannot raise, and the series never vanish.
 """
 
 from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from exporter.metrics import SLOW_REQUEST_BUCKETS
-from exporter.model import Event, EventKind, RelayedFamily, Target
+from exporter.model import Event, EventKind, Member, MemberState, RelayedFamily, Target
 
 OTHER = "other"
 
@@ -60,6 +66,20 @@ def _le(bound: float) -> str:
 
 SlowKey = tuple[str, str, str]  # operation, read_only ("true"/"false"), resource
 
+RESTART_HISTORY = 1000  # restart times kept per member (for "N restarts in the last hour")
+
+
+def restarts_added(seen: tuple[str, int] | None, *, uid: str, count: int) -> int:
+    """Restarts to add to a member's counter for a restart count `count` of the pod `uid`, when
+    `seen` is the (uid, count) seen before (None: the first look, the pod's whole history).
+
+    The counter never goes backwards: a re-created pod's count starts again and adds what it
+    has; in the same pod only an increase adds.
+    """
+    if seen is None or seen[0] != uid:
+        return max(count, 0)
+    return max(count - seen[1], 0)
+
 
 @dataclass(slots=True)
 class TargetState:
@@ -88,6 +108,42 @@ class TargetState:
     last_slow_event: Event | None = None
     series_dropped: int = 0
     resources: set[str] = field(default_factory=set)
+    # member side (Kubernetes): restarts counted, the (pod uid, restart count) they stand at,
+    # when they were seen, and whether the etcd process changed since the last good scrape
+    restarts: int = 0
+    restarts_seen: tuple[str, int] | None = None
+    restart_times: deque[float] = field(default_factory=lambda: deque(maxlen=RESTART_HISTORY))
+    new_process: bool = False
+
+    # -- member side ----------------------------------------------------------------------
+    @property
+    def member_state(self) -> MemberState:
+        """The member's state; a static target always runs."""
+        member = self.target.member
+        return member.state if member is not None else MemberState.RUNNING
+
+    def observe_member(self, member: Member | None, *, now: float | None = None) -> None:
+        """Fold what discovery saw of the member: count restarts, and mark the target down
+        while its etcd container does not run (the scrape loop is stopped meanwhile)."""
+        if member is None:
+            return
+        when = time.time() if now is None else now
+        first = self.restarts_seen is None
+        added = restarts_added(self.restarts_seen, uid=member.uid, count=member.restart_count)
+        if self.restarts_seen != (member.uid, member.restart_count):
+            self.restarts_seen = (member.uid, member.restart_count)
+        if added:
+            self.restarts += added
+            if not first:
+                self.restart_times.extend([when] * min(added, RESTART_HISTORY))
+                self.new_process = True
+        if not member.running:
+            self.up = False
+            self.new_process = True
+
+    def restarts_within(self, seconds: float, *, now: float) -> int:
+        """Restarts seen in the last `seconds` (since this exporter started at most)."""
+        return sum(1 for t in self.restart_times if now - t <= seconds)
 
     # -- log side -------------------------------------------------------------------------
     def count_line(self, *, unparsed: bool) -> None:
@@ -144,8 +200,16 @@ class TargetState:
     def record_scrape_success(
         self, families: tuple[RelayedFamily, ...], *, duration: float, now: float | None = None
     ) -> None:
-        """Keep the families of a successful scrape, capped at the per-target series limit."""
-        self.prev_relayed, self.prev_success_time = self.relayed, self.last_success_time
+        """Keep the families of a successful scrape, capped at the per-target series limit.
+
+        The previous scrape stays as the start of the next latency window, unless the etcd
+        process changed in between (a restart): then the window starts at the process start.
+        """
+        if self.new_process:
+            self.prev_relayed, self.prev_success_time = (), None
+            self.new_process = False
+        else:
+            self.prev_relayed, self.prev_success_time = self.relayed, self.last_success_time
         self.relayed, dropped = _cap(families, self.limits.max_series_per_target)
         self.series_dropped += dropped
         self.up = True
@@ -153,10 +217,9 @@ class TargetState:
         self.last_success_time = time.time() if now is None else now
 
     def record_scrape_error(self, reason: str, *, duration: float) -> None:
-        """Count a failed scrape; the last good families are dropped so no stale data is served."""
+        """Count a failed scrape; the last good families stay (at their values, `up` False)."""
         self.scrape_errors[reason] += 1
         self.up = False
-        self.relayed = self.prev_relayed = ()
         self.last_scrape_duration = duration
 
 
@@ -183,14 +246,18 @@ class Store:
         self.first_collection_done = False
         # (resource, verb, HTTP status) → errors from the Kubernetes API, counted by discovery
         self.kubernetes_api_errors: Counter[tuple[str, str, str]] = Counter()
+        # reason → times a Secret with a member's TLS material became unusable
+        self.tls_secret_errors: Counter[str] = Counter()
 
-    def upsert(self, target: Target) -> TargetState:
-        """Add a target or update its labels; counters of a known key are kept."""
+    def upsert(self, target: Target, *, now: float | None = None) -> TargetState:
+        """Add a target or update its labels and member state; counters of a known key are
+        kept (also when its pod was re-created)."""
         state = self._states.get(target.key)
         if state is None:
             state = self._states[target.key] = TargetState(target=target, limits=self._limits)
         else:
             state.target = target
+        state.observe_member(target.member, now=now)
         return state
 
     def remove(self, key: str) -> TargetState | None:

@@ -1,6 +1,7 @@
 """Reconciles published target sets into running tasks: one scrape loop and one log follower each.
 
-The supervisor knows *that* a target has a scrape spec or a log spec, not how either works: the
+The supervisor knows *that* a target has a scrape spec or a log spec, and whether its etcd runs
+(a Kubernetes member whose container is down is not scraped), not how either works: the
 composition root injects `scrape` and `follow` runners. Every task goes through `_supervise`,
 which names it, restarts it with exponential backoff and jitter when it crashes or returns, and
 logs each of those with the target key. Nothing a task does reaches another target or the root.
@@ -12,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from exporter.model import LogSpec, ScrapeSpec, Target
@@ -43,7 +44,22 @@ class Backoff:
 @dataclass(slots=True)
 class _Running:
     target: Target
-    tasks: list[asyncio.Task[None]]
+    tasks: dict[str, tuple[Spec, asyncio.Task[None]]]  # "scrape" | "log" → (spec, task)
+
+
+Spec = ScrapeSpec | LogSpec
+
+
+def wanted(target: Target) -> dict[str, Spec]:
+    """The tasks a target should have: a log follower when it has a log, and a scrape loop
+    when it has a scrape spec and its etcd runs (a member whose container is down, pending or
+    gone is not scraped: it is down, and its pod IP may be gone or someone else's)."""
+    out: dict[str, Spec] = {}
+    if target.scrape is not None and target.running:
+        out["scrape"] = target.scrape
+    if target.log is not None:
+        out["log"] = target.log
+    return out
 
 
 class Supervisor:
@@ -75,21 +91,21 @@ class Supervisor:
 
     # -- reconciliation ---------------------------------------------------------------------
     def publish(self, targets: Mapping[str, Target]) -> None:
-        """Reconcile to `targets` (the complete desired set): add, update, restart, remove."""
+        """Reconcile to `targets` (the complete desired set): add, update, restart, remove.
+
+        Each task is reconciled on its own: a changed scrape spec restarts the scrape loop only,
+        a changed log spec (a re-created pod) the follower only, and a member whose container
+        stops running loses its scrape loop until it runs again. The state, and so every
+        counter, stays as long as the key does.
+        """
         for key in [k for k in self._running if k not in targets]:
             self._remove(key)
         for key, target in targets.items():
             current = self._running.get(key)
             if current is None:
                 self._add(target)
-            elif current.target == target:
-                continue
-            elif current.target.same_sources(target):
-                current.target = target
-                self._store.upsert(target)
-                log.info("Target labels updated", extra={"target": key})
-            else:
-                self._restart(current, target)
+            elif current.target != target:
+                self._update(current, target)
         if not self._store.discovery_synced:
             self._store.discovery_synced = True
             log.info("Discovery synced", extra={"targets": len(targets)})
@@ -97,45 +113,67 @@ class Supervisor:
 
     def _add(self, target: Target) -> None:
         state = self._store.upsert(target)
-        self._running[target.key] = _Running(target, self._start(state, target, after=()))
-        log.info("Target added", extra={"target": target.key})
+        running = self._running[target.key] = _Running(target, {})
+        self._reconcile(running, state)
+        log.info("Target added", extra=_where(target))
 
-    def _restart(self, current: _Running, target: Target) -> None:
-        old = current.tasks
-        for task in old:
-            task.cancel()
+    def _update(self, current: _Running, target: Target) -> None:
+        before = current.target
         state = self._store.upsert(target)
         current.target = target
-        current.tasks = self._start(state, target, after=old)
-        log.info("Target sources changed, tasks restarted", extra={"target": target.key})
+        changed = self._reconcile(current, state)
+        if before.member != target.member and target.member is not None:
+            log.info("Member changed", extra=_where(target))
+        elif changed:
+            log.info("Target sources changed, tasks restarted", extra=_where(target))
+        else:
+            log.info("Target labels updated", extra=_where(target))
+
+    def _reconcile(self, running: _Running, state: TargetState) -> bool:
+        """Start, stop or restart each kind of task to match the target; True if any moved."""
+        want, moved = wanted(running.target), False
+        for kind in ("scrape", "log"):
+            spec, have = want.get(kind), running.tasks.get(kind)
+            if have is not None and have[0] == spec:
+                continue
+            old: tuple[asyncio.Task[None], ...] = ()
+            if have is not None:
+                have[1].cancel()
+                old = (have[1],)
+                del running.tasks[kind]
+            if spec is not None:
+                running.tasks[kind] = (spec, self._start(kind, state, spec, after=old))
+            elif old:
+                self._reap_later(running.target.key, list(old))
+            moved = True
+        return moved
 
     def _remove(self, key: str) -> None:
         running = self._running.pop(key)
-        for task in running.tasks:
+        tasks = [task for _, task in running.tasks.values()]
+        for task in tasks:
             task.cancel()
         self._store.remove(key)
-        if running.tasks:
-            reaper = asyncio.create_task(self._reap(key, running.tasks), name=f"reap {key}")
-            self._reapers.add(reaper)
-            reaper.add_done_callback(self._reapers.discard)
+        self._reap_later(key, tasks)
         log.info("Target removed", extra={"target": key})
 
+    def _reap_later(self, key: str, tasks: list[asyncio.Task[None]]) -> None:
+        if tasks:
+            reaper = asyncio.create_task(self._reap(key, tasks), name=f"reap {key}")
+            self._reapers.add(reaper)
+            reaper.add_done_callback(self._reapers.discard)
+
     def _start(
-        self, state: TargetState, target: Target, *, after: Iterable[asyncio.Task[None]]
-    ) -> list[asyncio.Task[None]]:
-        previous = tuple(after)
-        tasks: list[asyncio.Task[None]] = []
-        if target.scrape is not None:
-            spec = target.scrape
-            tasks.append(
-                self._spawn("scrape", target.key, lambda: self._scrape(state, spec), previous)
-            )
-        if target.log is not None:
-            lspec = target.log
-            tasks.append(
-                self._spawn("log", target.key, lambda: self._follow(state, lspec), previous)
-            )
-        return tasks
+        self, kind: str, state: TargetState, spec: Spec, *, after: tuple[asyncio.Task[None], ...]
+    ) -> asyncio.Task[None]:
+        key = state.target.key
+        if kind == "scrape":
+            assert isinstance(spec, ScrapeSpec)
+            scrape_spec = spec
+            return self._spawn(kind, key, lambda: self._scrape(state, scrape_spec), after)
+        assert not isinstance(spec, ScrapeSpec)
+        log_spec = spec
+        return self._spawn(kind, key, lambda: self._follow(state, log_spec), after)
 
     def _spawn(
         self,
@@ -201,13 +239,14 @@ class Supervisor:
     def _first_collection_complete(self) -> bool:
         for running in self._running.values():
             state = self._store.get(running.target.key)
-            if running.target.scrape is not None and state and state.last_scrape_duration is None:
+            if "scrape" in running.tasks and state and state.last_scrape_duration is None:
                 return False
         return True
 
     async def stop(self) -> None:
         """Cancel every task and wait for them, at most `stop_timeout` seconds."""
-        tasks = [t for r in self._running.values() for t in r.tasks] + list(self._reapers)
+        tasks = [t for r in self._running.values() for _, t in r.tasks.values()]
+        tasks += list(self._reapers)
         self._running.clear()
         for task in tasks:
             task.cancel()
@@ -227,3 +266,13 @@ class Supervisor:
     def keys(self) -> list[str]:
         """Keys of the targets with running tasks."""
         return list(self._running)
+
+
+def _where(target: Target) -> dict[str, object]:
+    """Log fields of a target: its key, and its member state when it is a member."""
+    fields: dict[str, object] = {"target": target.key}
+    if target.member is not None:
+        fields["state"] = str(target.member.state)
+        if target.member.reason:
+            fields["reason"] = target.member.reason
+    return fields

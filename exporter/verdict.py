@@ -12,6 +12,10 @@ and `LogEvidence` (counts of recognised log events), plus the member's `Volume` 
     unreachable             the scrape failed, so disk latency cannot be judged
     pending                 (status page only) fewer than two scrapes so far
     ok                      none of the above
+
+A Kubernetes member's container adds `MemberEvidence`: when it does not run or restarted within
+the evidence's scope, the reason ends with a line like "restarting (CrashLoopBackOff): restarted
+5 times in the last 1h (last exit: Error, exit code 2); WAL fsync p99 63.1ms while running".
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ COMMIT_LIMIT = 0.025  # same FAQ: p99 backend commit below 25 ms
 SHARE_BOUND = 0.016  # etcd's bucket just above 10 ms: "share of fsyncs slower than 16 ms"
 RUNBOOKS = "docs/runbooks.md"
 NO_METRICS_URL = "no metrics URL"  # DiskEvidence.error of a target that has only a log
+NOT_RUNNING = "not running"  # DiskEvidence.error of a member whose etcd container does not run
 
 
 class VerdictCode(enum.StrEnum):
@@ -86,6 +91,26 @@ class LogEvidence:
 
 
 @dataclass(frozen=True, slots=True)
+class MemberEvidence:
+    """A Kubernetes member's etcd container: its state (`running`, `restarting`, `pending`,
+    `gone`) and why, its restarts within `scope` ('in the last 1h', 'since the pod started 2h
+    ago'), its last exit, and the WAL fsync latency of its last run (`fsync`: the last window
+    while it ran, or since its etcd started)."""
+
+    state: str = "running"
+    reason: str = ""
+    restarts: int = 0
+    scope: str = ""
+    last_exit: str = ""
+    fsync: Latency | None = None
+
+    @property
+    def notable(self) -> bool:
+        """Worth a line: it does not run, or it restarted within the scope."""
+        return self.state != "running" or self.restarts > 0
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """The judgement: a code, a one-line reason naming the evidence, and what to do about it."""
 
@@ -111,13 +136,44 @@ def p99_text(lat: Latency | None) -> str:
     return h.seconds(lat.p99)
 
 
-def judge(*, volume: Volume, disk: DiskEvidence, logs: LogEvidence) -> Verdict:
-    """The first matching rule's verdict."""
+def judge(
+    *,
+    volume: Volume,
+    disk: DiskEvidence,
+    logs: LogEvidence,
+    member: MemberEvidence | None = None,
+) -> Verdict:
+    """The first matching rule's verdict; a member's restarts are added to its reason."""
+    verdict = _ok(disk, logs)
     for rule in RULES:
-        verdict = rule(volume, disk, logs)
-        if verdict is not None:
-            return verdict
-    return _ok(disk, logs)
+        found = rule(volume, disk, logs)
+        if found is not None:
+            verdict = found
+            break
+    if member is None or not member.notable:
+        return verdict
+    remedy = verdict.remedy
+    if disk.error == NOT_RUNNING:
+        remedy = f"find why etcd exits ({RUNBOOKS}#etcdlatencymembercrashlooping)"
+    return Verdict(verdict.code, f"{verdict.reason}; {member_text(member)}", remedy)
+
+
+def member_text(member: MemberEvidence) -> str:
+    """'restarting (CrashLoopBackOff): restarted 5 times in the last 1h (last exit: Error, exit
+    code 2); WAL fsync p99 63.1ms while running'."""
+    head = "" if member.state == "running" else member.state
+    if head and member.reason:
+        head += f" ({member.reason})"
+    parts = [head] if head else []
+    if member.restarts:
+        restarted = f"restarted {h.plural(member.restarts, 'time')} {member.scope}".rstrip()
+        if member.last_exit:
+            restarted += f" (last exit: {member.last_exit})"
+        parts.append(restarted)
+    text = ": ".join(parts)
+    if member.fsync is not None and member.fsync.p99 is not None:
+        text += f"; WAL fsync p99 {p99_text(member.fsync)} while running"
+    return text
 
 
 def _slow_disk(volume: Volume, disk: DiskEvidence, logs: LogEvidence) -> Verdict | None:
@@ -252,6 +308,8 @@ def _unreachable(volume: Volume, disk: DiskEvidence, logs: LogEvidence) -> Verdi
         return None
     if disk.error == NO_METRICS_URL:
         reason = f"{NO_METRICS_URL} to scrape: disk latency not measured"
+    elif disk.error == NOT_RUNNING:
+        reason = "the etcd container is not running: disk latency not measured"
     else:
         reason = f"scraping /metrics failed ({disk.error or 'error'}): disk latency not measured"
     if logs.slow_requests:

@@ -3,6 +3,10 @@
 No pytest needed here. Tests use the fixture `etcd_factory` (tests/conftest.py), which wraps
 `EtcdPool`; scripts use `start_etcd(...)` or `EtcdPool` directly and stop in a `finally`.
 
+A member can serve its client port over TLS (`tls=EtcdTLS(...)`: `--cert-file`, `--key-file`,
+`--trusted-ca-file`, `--client-cert-auth`), like Gardener's etcds; the harness then talks to it
+with the client pair in `EtcdTLS`, verifying the server certificate against `server_name`.
+
 A slow disk is simulated with strace fault injection: etcd runs as a child of
 `strace -f -qq -I1 -o /dev/null -e trace=fdatasync -e inject=fdatasync:delay_exit=N`. With `-I1`,
 SIGTERM to strace only detaches it and leaves etcd running, so `stop()` signals the etcd child
@@ -19,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Sequence
@@ -77,6 +82,38 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class EtcdTLS:
+    """TLS of a member's client listener, and the client pair the harness uses to reach it.
+
+    With `client_cert_auth`, etcd accepts only clients whose certificate `trusted_ca_file` (a
+    bundle: Gardener's CA rotation trusts the old and the new CA) verifies. `server_name` is the
+    name the harness verifies etcd's certificate against (e.g. `etcd-main-local`)."""
+
+    cert_file: Path
+    key_file: Path
+    trusted_ca_file: Path
+    client_cert_file: Path
+    client_key_file: Path
+    server_name: str
+    client_cert_auth: bool = True
+
+    def args(self) -> list[str]:
+        """etcd's flags for the client listener."""
+        out = [
+            f"--cert-file={self.cert_file}",
+            f"--key-file={self.key_file}",
+            f"--trusted-ca-file={self.trusted_ca_file}",
+        ]
+        return [*out, "--client-cert-auth"] if self.client_cert_auth else out
+
+    def client_context(self) -> ssl.SSLContext:
+        """The harness's own client context (blocking: reads the files)."""
+        ctx = ssl.create_default_context(cafile=str(self.trusted_ca_file))
+        ctx.load_cert_chain(str(self.client_cert_file), str(self.client_key_file))
+        return ctx
+
+
+@dataclass(frozen=True, slots=True)
 class EtcdConfig:
     """Everything needed to (re)start one member the same way."""
 
@@ -92,16 +129,18 @@ class EtcdConfig:
     fsync_delay_us: int = 0
     fsync_when: str | None = None
     extra_args: tuple[str, ...] = ()
+    tls: EtcdTLS | None = None
 
     def argv(self) -> list[str]:
         """The command line, wrapped in strace when a delay is asked for."""
         h = self.host
+        scheme = "https" if self.tls else "http"
         args = [
             etcd_binary(self.version),
             f"--name={self.name}",
             f"--data-dir={self.data_dir}",
-            f"--listen-client-urls=http://{h}:{self.client_port}",
-            f"--advertise-client-urls=http://{h}:{self.client_port}",
+            f"--listen-client-urls={scheme}://{h}:{self.client_port}",
+            f"--advertise-client-urls={scheme}://{h}:{self.client_port}",
             f"--listen-peer-urls=http://{h}:{self.peer_port}",
             f"--initial-advertise-peer-urls=http://{h}:{self.peer_port}",
             f"--initial-cluster={self.name}=http://{h}:{self.peer_port}",
@@ -111,6 +150,8 @@ class EtcdConfig:
         # capnslog is 3.4's default: no flag, like Gardener's etcd 3.4.
         if self.metrics_port is not None:
             args.append(f"--listen-metrics-urls=http://{h}:{self.metrics_port}")
+        if self.tls is not None:
+            args.extend(self.tls.args())
         args.extend(self.extra_args)
         if self.fsync_delay_us <= 0:
             return args
@@ -142,14 +183,16 @@ class EtcdProcess:
 
     @property
     def client_url(self) -> str:
-        """`http://host:port` of the client API (and the JSON gateway)."""
-        return f"http://{self.config.host}:{self.config.client_port}"
+        """`http(s)://host:port` of the client API (and the JSON gateway)."""
+        scheme = "https" if self.config.tls else "http"
+        return f"{scheme}://{self.config.host}:{self.config.client_port}"
 
     @property
     def metrics_url(self) -> str:
         """Full URL of /metrics (the metrics listener when there is one, else the client port)."""
-        port = self.config.metrics_port or self.config.client_port
-        return f"http://{self.config.host}:{port}/metrics"
+        if self.config.metrics_port is None:
+            return f"{self.client_url}/metrics"
+        return f"http://{self.config.host}:{self.config.metrics_port}/metrics"
 
     @property
     def log_path(self) -> Path:
@@ -182,7 +225,9 @@ class EtcdProcess:
                     f"etcd exited with {self.popen.returncode}:\n{self.log_tail()}"
                 )
             with contextlib.suppress(OSError, ValueError, http.client.HTTPException):
-                status, body = _request(self.client_url, "GET", "/health", None, timeout=2.0)
+                status, body = _request(
+                    self.client_url, "GET", "/health", None, timeout=2.0, tls=self.config.tls
+                )
                 if status == 200 and json.loads(body).get("health") == "true":
                     return
             time.sleep(0.1)
@@ -266,7 +311,9 @@ class EtcdProcess:
         _terminate(self.popen, timeout=5.0, graceful=True)
 
     def _call(self, path: str, body: dict[str, object], timeout: float) -> dict[str, Any]:
-        status, data = _request(self.client_url, "POST", path, body, timeout=timeout)
+        status, data = _request(
+            self.client_url, "POST", path, body, timeout=timeout, tls=self.config.tls
+        )
         if status != 200:
             raise RuntimeError(f"etcd {path} answered {status}: {data[:200]!r}")
         doc: dict[str, Any] = json.loads(data)
@@ -287,8 +334,11 @@ def start_etcd(
     name: str = "default",
     apply_warning: str | None = None,
     wait: float | None = 20.0,
+    tls: EtcdTLS | None = None,
 ) -> EtcdProcess:
     """Start one single-member etcd on free loopback ports and (by default) wait until healthy.
+
+    With `tls`, the client port (and /metrics on it, when `listen_metrics` is false) speaks TLS.
 
     `fsync_delay_us` runs it under strace with every fdatasync delayed (with `fsync_when`, only
     the matching ones, e.g. "4+4"); `apply_warning` sets `--experimental-warning-apply-duration`
@@ -313,6 +363,7 @@ def start_etcd(
         fsync_delay_us=fsync_delay_us,
         fsync_when=fsync_when,
         extra_args=extra,
+        tls=tls,
     )
     return launch(config, wait=wait)
 
@@ -389,11 +440,36 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+class _NamedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to an address whose certificate is verified against another name (etcd's server
+    certificate names `<etcd>-local`, not the address it listens on)."""
+
+    def __init__(self, host: str, port: int | None, *, tls: EtcdTLS, timeout: float) -> None:
+        self._ctx = tls.client_context()
+        super().__init__(host, port, timeout=timeout, context=self._ctx)
+        self._server_name = tls.server_name
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._ctx.wrap_socket(sock, server_hostname=self._server_name)
+
+
 def _request(
-    base: str, method: str, path: str, body: dict[str, object] | None, *, timeout: float
+    base: str,
+    method: str,
+    path: str,
+    body: dict[str, object] | None,
+    *,
+    timeout: float,
+    tls: EtcdTLS | None = None,
 ) -> tuple[int, bytes]:
     url = urlsplit(base)
-    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=timeout)
+    host = url.hostname or "127.0.0.1"
+    conn: http.client.HTTPConnection
+    if tls is not None:
+        conn = _NamedHTTPSConnection(host, url.port, tls=tls, timeout=timeout)
+    else:
+        conn = http.client.HTTPConnection(host, url.port, timeout=timeout)
     try:
         payload = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if payload else {}

@@ -30,21 +30,24 @@ from exporter.commands.discover_once import DiscoveryFailed, discover_once
 from exporter.commands.logread import LogReadError, PodLogs, log_evidence, read_events
 from exporter.commands.progress import Progress
 from exporter.commands.report import render_table
-from exporter.histogram import window_latency
+from exporter.histogram import Latency, window_latency
 from exporter.logconfig import setup_logging
-from exporter.model import RelayedFamily, ScrapeSpec, Target
+from exporter.model import SOURCE_SHOOT_PROMETHEUS, RelayedFamily, ScrapeSpec, Target
 from exporter.report import EtcdReport, exit_code, report_json, sort_reports
 from exporter.scrape.client import make_session, scrape_once
 from exporter.scrape.errors import ScrapeError
+from exporter.scrape.federate import Federation
 from exporter.settings import DiagnoseSettings
 from exporter.verdict import (
     BACKEND_COMMIT,
     NO_METRICS_URL,
+    NOT_RUNNING,
     QUANTILE,
     SHARE_BOUND,
     WAL_FSYNC,
     DiskEvidence,
     LogEvidence,
+    MemberEvidence,
     judge,
 )
 
@@ -63,6 +66,8 @@ class Context:
     limit: asyncio.Semaphore
     progress: Progress
     now: datetime
+    # members read from their namespace's Prometheus (--scrape.source=shoot-prometheus)
+    federation: Federation | None = None
 
 
 def run_diagnose(settings: DiagnoseSettings) -> int:
@@ -113,10 +118,29 @@ async def examine_all(
             limit=asyncio.Semaphore(settings.concurrency),
             progress=progress,
             now=datetime.now(UTC),
+            federation=_federation(settings, session),
         )
-        async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(examine(t, ctx), name=f"diagnose {t.key}") for t in targets]
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(examine(t, ctx), name=f"diagnose {t.key}") for t in targets]
+        finally:
+            if ctx.federation is not None:
+                await ctx.federation.close()
     return [t.result() for t in tasks]
+
+
+def _federation(settings: DiagnoseSettings, session: aiohttp.ClientSession) -> Federation | None:
+    """One /federate request per namespace and round of scrapes, shared by its members: an
+    answer is reused for half the window, so the second round asks again."""
+    if settings.scrape.source != SOURCE_SHOOT_PROMETHEUS:
+        return None
+    return Federation(
+        session=session,
+        jobs=settings.scrape.shoot_prometheus_jobs,
+        timeout=settings.scrape.timeout,
+        max_bytes=settings.scrape.max_bytes,
+        max_age=settings.window / 2,
+    )
 
 
 @asynccontextmanager
@@ -130,17 +154,48 @@ async def _session(settings: DiagnoseSettings) -> AsyncIterator[aiohttp.ClientSe
 
 async def examine(target: Target, ctx: Context) -> EtcdReport:
     """One member: two scrapes `--window` apart and its recent log, judged."""
+    run: list[Latency | None] = []
     async with asyncio.TaskGroup() as tg:
         logs_task = tg.create_task(_logs(target, ctx))
-        disk = await _disk(target, ctx)
+        disk = await _disk(target, ctx, run=run)
     logs = logs_task.result()
-    verdict = judge(volume=target.volume, disk=disk, logs=logs)
+    member = member_evidence(target, run[0] if run else None, now=time.time())
+    verdict = judge(volume=target.volume, disk=disk, logs=logs, member=member)
     ctx.progress.done += 1
-    return EtcdReport(target=target, disk=disk, logs=logs, verdict=verdict)
+    return EtcdReport(target=target, disk=disk, logs=logs, verdict=verdict, member=member)
 
 
-async def _disk(target: Target, ctx: Context) -> DiskEvidence:
+def member_evidence(target: Target, fsync: Latency | None, *, now: float) -> MemberEvidence | None:
+    """A Kubernetes member's container as its pod says: its restart count since the pod started
+    (the pod keeps no history of when), its last exit and how long ago, and `fsync` — WAL fsync
+    since etcd started, from the one scrape made while it ran — when it stopped running."""
+    member = target.member
+    if member is None:
+        return None
+    scope = "since the pod started"
+    if member.pod_started_at is not None:
+        scope += f" {h.span(max(now - member.pod_started_at, 0.0))} ago"
+    last_exit = member.last_exit
+    if last_exit and member.last_exit_at is not None:
+        last_exit += f", {h.span(max(now - member.last_exit_at, 0.0))} ago"
+    return MemberEvidence(
+        state=str(member.state),
+        reason=member.reason,
+        restarts=member.restart_count,
+        scope=scope,
+        last_exit=last_exit,
+        fsync=fsync,
+    )
+
+
+async def _disk(
+    target: Target, ctx: Context, *, run: list[Latency | None] | None = None
+) -> DiskEvidence:
+    """Two scrapes; a member whose container stops running between them gives `run` the WAL
+    fsync of the first one (since its etcd started: its run so far)."""
     spec = target.scrape
+    if not target.running:
+        return DiskEvidence(reachable=False, error=NOT_RUNNING)  # its pod IP is not etcd's
     if spec is None:
         return DiskEvidence(reachable=False, error=NO_METRICS_URL)
     first = await _scrape(target.key, spec, ctx)
@@ -152,6 +207,8 @@ async def _disk(target: Target, ctx: Context) -> DiskEvidence:
     await asyncio.sleep(max(0.0, ends - time.monotonic()))
     second = await _scrape(target.key, spec, ctx)
     if isinstance(second, ScrapeError):
+        if run is not None and target.member is not None:
+            run.append(window_latency(None, first, name=WAL_FSYNC, q=QUANTILE, bound=SHARE_BOUND))
         return DiskEvidence(reachable=False, error=second.reason)
     return DiskEvidence(
         reachable=True,
@@ -167,12 +224,15 @@ async def _scrape(
     scrape = ctx.settings.scrape
     async with ctx.limit:
         try:
-            families = await scrape_once(
-                session=ctx.session,
-                spec=spec,
-                timeout=scrape.timeout,
-                max_bytes=scrape.max_bytes,
-            )
+            if spec.source == SOURCE_SHOOT_PROMETHEUS and ctx.federation is not None:
+                families = await ctx.federation.families(spec)
+            else:
+                families = await scrape_once(
+                    session=ctx.session,
+                    spec=spec,
+                    timeout=scrape.timeout,
+                    max_bytes=scrape.max_bytes,
+                )
         except ScrapeError as err:
             logger.info(
                 "Scrape failed",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from exporter import humanize as h
 from exporter.histogram import Latency
+from exporter.model import SOURCE_ETCD
 from exporter.report import EtcdReport, code_rank
 from exporter.verdict import DiskEvidence, LogEvidence, p99_text
 
@@ -36,6 +37,9 @@ def render_table(reports: Sequence[EtcdReport], *, window: float, since: float) 
         if r.verdict.remedy:
             lines.append(f"  remedy: {clean(r.verdict.remedy)}")
     lines.append("")
+    sources = sorted({r.target.scrape.source for r in reports if r.target.scrape is not None})
+    if any(source != SOURCE_ETCD for source in sources):
+        lines.append(f"relayed etcd metrics read from: {', '.join(sources)} (--scrape.source)")
     lines.append(_summary_line(reports, window=window, since=since))
     return "\n".join(lines) + "\n"
 

@@ -3,26 +3,45 @@
 Watches (list, then watch) the pods matching any configured selector, cluster-wide or in each
 `--kubernetes.namespaces` entry, plus PVCs, PVs, StorageClasses and druid `Etcd` resources, and
 republishes the complete target set whenever one of them changes (changes within `debounce`
-seconds are coalesced). A pod is published once it is Running with a ready etcd container, and
-stays published while that container runs, even when it turns unready: a slow etcd often fails
-its readiness probe, and that is exactly when its series matter. Sharding applies before
-anything else, so a replica only resolves volumes and reads secrets for its own namespaces.
+seconds are coalesced). Sharding applies before anything else, so a replica only resolves
+volumes and reads secrets for its own namespaces.
+
+A target is an etcd member, keyed by its pod's namespace and name, from the moment its pod is
+seen: `running` while the etcd container runs (ready or not: a slow etcd often fails its
+readiness probe, and that is exactly when its series matter), `restarting` while it exited or
+backs off, `pending` while a new or re-created pod has not started it yet, and `gone` for
+`--kubernetes.member-grace` after the pod disappeared (members.py, departure.py). A re-created
+pod (new uid) continues the member; its scrape spec stays the last one until the pod has an IP.
+`on_container_change(namespace, pod)` is called when a member's etcd container changed (started,
+exited, restarted, re-created), so the log follower looks at once instead of at its next retry.
+
+In https mode, each member's client TLS material comes from the Secrets its `Etcd` resource (or
+pod) names (tlsrefs.py, read through secrets.py), and its port from `spec.etcd.clientPort`; the
+server name to verify is `--scrape.server-name` with the member's `{etcd}`, `{namespace}` and
+`{pod}` filled in (`{etcd}-local` in Gardener: etcd's certificate has no pod-IP entry).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
+from exporter.containers import ContainerStatus, member_state
+from exporter.discovery.departure import why_gone
+from exporter.discovery.etcd_resource import EtcdInfo
 from exporter.discovery.identity import etcd_role, project_and_shoot
 from exporter.discovery.informer import Informer, merged
+from exporter.discovery.members import MemberBook
 from exporter.discovery.pods import PodInfo, pod_info
-from exporter.discovery.secrets import ClientSecrets
+from exporter.discovery.secrets import SecretCache
 from exporter.discovery.sharding import owns
+from exporter.discovery.tlsrefs import TLSRefs, member_refs
 from exporter.discovery.volumes import (
     VolumeResolver,
     trim_claim,
@@ -39,7 +58,15 @@ from exporter.kubeclient import (
     KubeApi,
     load_api_client,
 )
-from exporter.model import Identity, KubernetesLogSpec, ScrapeSpec, Target
+from exporter.model import (
+    SOURCE_ETCD,
+    SOURCE_SHOOT_PROMETHEUS,
+    Identity,
+    KubernetesLogSpec,
+    Member,
+    ScrapeSpec,
+    Target,
+)
 from exporter.settings import KubernetesSettings, RunSettings, ScrapeSettings
 from exporter.sources.lines import Sink
 from exporter.state import Store
@@ -81,8 +108,18 @@ class KubernetesDiscovery:
         overrides: Mapping[str, str],
         debounce: float = 0.1,
         secret_refresh: float = 300.0,
+        secret_retry: float = 30.0,
+        tls_secret_errors: Counter[str] | None = None,
+        on_container_change: Callable[[str, str], None] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self._settings, self._scrape, self._overrides = settings, scrape, overrides
+        self._api = api
+        self._on_container_change = on_container_change
+        self._clock = clock or time.monotonic
+        self._book = MemberBook(grace=settings.member_grace)
+        self._containers: dict[str, tuple[object, ...]] = {}  # key → _run_of(pod)
+        self._lookups: set[asyncio.Task[None]] = set()
         self._shard, self._total_shards, self._debounce = shard, total_shards, debounce
         k = settings
         self._dirty = asyncio.Event()
@@ -104,11 +141,22 @@ class KubernetesDiscovery:
             Informer(api, ETCDS, trim=trim_etcd, namespace=ns, optional=True, **common)
             for ns in (namespaces if k.etcd_resources else [])
         ]
-        self.secrets = ClientSecrets(
-            api, scrape=scrape, on_change=self._dirty.set, refresh=secret_refresh
+        self.secrets = SecretCache(
+            api,
+            scrape=scrape,
+            on_change=self._dirty.set,
+            errors=tls_secret_errors,
+            refresh=secret_refresh,
+            retry=secret_retry,
         )
-        self._followed: dict[str, str] = {}  # key → uid of pods published before
+        self._etcd_infos: Mapping[str, EtcdInfo] = {}  # the Etcd resources of this rebuild
         self._last: dict[str, Target] | None = None
+
+    @property
+    def _reads_secrets(self) -> bool:
+        """Secrets are read only to scrape etcd itself: never with
+        --scrape.source=shoot-prometheus."""
+        return self._scrape.source == SOURCE_ETCD and self.secrets.enabled
 
     def _informers(self) -> list[Informer[Any]]:
         return [*self.pods, *self.claims, self.volumes, self.classes, *self.etcds]
@@ -118,9 +166,13 @@ class KubernetesDiscovery:
         async with asyncio.TaskGroup() as tg:
             for inf in self._informers():
                 tg.create_task(inf.run())
-            if self.secrets.enabled:
+            if self._reads_secrets:
                 tg.create_task(self.secrets.run())
-            await self._publish_loop(publish)
+            try:
+                await self._publish_loop(publish)
+            finally:
+                for lookup in list(self._lookups):
+                    lookup.cancel()
 
     async def _publish_loop(self, publish: Publish) -> None:
         await asyncio.gather(*(inf.synced.wait() for inf in self._informers()))
@@ -136,8 +188,38 @@ class KubernetesDiscovery:
             if targets != self._last:
                 self._last = targets
                 publish(targets)
-            await self._dirty.wait()
+            self._look_up_departures()
+            await self._wait_dirty(self._book.next_deadline())
             await asyncio.sleep(self._debounce)
+
+    async def _wait_dirty(self, deadline: float | None) -> None:
+        """Until something changed, or a member's grace period ends at `deadline`."""
+        if deadline is None:
+            await self._dirty.wait()
+            return
+        delay = max(deadline - self._clock(), 0.0) + 0.01
+        try:
+            async with asyncio.timeout(delay):
+                await self._dirty.wait()
+        except TimeoutError:
+            pass
+
+    def _look_up_departures(self) -> None:
+        """Ask the API why each newly departed member's pod went (in the background)."""
+        for target in self._book.departed():
+            task = asyncio.create_task(self._look_up(target), name=f"departure {target.key}")
+            self._lookups.add(task)
+            task.add_done_callback(self._lookups.discard)
+
+    async def _look_up(self, target: Target) -> None:
+        ident, uid = target.identity, target.member.uid if target.member else ""
+        try:
+            why = await why_gone(self._api, namespace=ident.namespace, pod=ident.pod, uid=uid)
+        except Exception as err:  # a lookup never stops discovery; the grace period applies
+            logger.warning("Member departure lookup failed", exc_info=err)
+            return
+        if self._book.settle(target.key, uid=uid, removal=why):
+            self._dirty.set()
 
     async def targets(self) -> dict[str, Target]:
         """The complete target set of this shard, from the caches as they are now."""
@@ -145,25 +227,52 @@ class KubernetesDiscovery:
         pods = [
             p
             for p in merged(self.pods).values()
-            if owns(p.namespace, shard=shard, total_shards=total) and self._followable(p)
+            if owns(p.namespace, shard=shard, total_shards=total)
         ]
-        self._followed = {p.key: p.uid for p in pods}
-        if self.secrets.enabled:
-            await self.secrets.ensure({p.namespace for p in pods})
+        self._etcd_infos = merged(self.etcds)
+        if self._reads_secrets:
+            refs = (self._tls_refs(p) for p in pods if p.pod_ip)
+            await self.secrets.ensure(r for r in refs if r is not None)
         resolver = VolumeResolver(
             claims=merged(self.claims),
             volumes=self.volumes.items,
             classes=self.classes.items,
-            etcds=merged(self.etcds),
+            etcds=self._etcd_infos,
             overrides=self._overrides,
             expected=self._settings.expected_storage_classes,
         )
-        return {p.key: self._target(p, resolver) for p in sorted(pods, key=lambda p: p.key)}
+        present = {p.key: self._member(p, self._target(p, resolver)) for p in pods}
+        members, removed = self._book.update(
+            present, now=self._clock(), claims=resolver.claims.keys()
+        )
+        for key, why in removed.items():
+            logger.info("Member removed", extra={"target": key, "why": why})
+            self._containers.pop(key, None)
+        return {key: members[key] for key in sorted(members)}
 
-    def _followable(self, pod: PodInfo) -> bool:
-        if pod.phase != "Running" or not pod.has_container or not pod.running:
-            return False
-        return pod.ready or self._followed.get(pod.key) == pod.uid
+    def _member(self, pod: PodInfo, target: Target) -> Target:
+        """The pod's target as a member: its state, restarts and last exit; while the pod has
+        no IP (pending, re-created) the scrape spec it had before."""
+        status = pod.container
+        state, reason = member_state(status, has_container=pod.has_container)
+        member = Member(
+            state=state,
+            uid=pod.uid,
+            restart_count=status.restart_count,
+            reason=reason,
+            last_exit=status.last_exit,
+            last_exit_at=status.last_finished_at,
+            pod_started_at=pod.started_at,
+        )
+        scrape = target.scrape
+        last = self._book.last(pod.key)
+        if scrape is None and last is not None:
+            scrape = last.scrape
+        seen, run = self._containers.get(pod.key), _run_of(pod.uid, status)
+        self._containers[pod.key] = run
+        if seen is not None and seen != run and self._on_container_change is not None:
+            self._on_container_change(pod.namespace, pod.name)
+        return replace(target, scrape=scrape, member=member)
 
     def _target(self, pod: PodInfo, resolver: VolumeResolver) -> Target:
         etcd = etcd_role(labels=pod.label_map, owner_names=pod.owners, pod_name=pod.name)
@@ -184,18 +293,52 @@ class KubernetesDiscovery:
             ),
         )
 
+    def _etcd_of(self, pod: PodInfo) -> EtcdInfo | None:
+        """The member's Etcd resource (named like its role label), if known."""
+        etcd = etcd_role(labels=pod.label_map, owner_names=pod.owners, pod_name=pod.name)
+        return self._etcd_infos.get(f"{pod.namespace}/{etcd}")
+
+    def _tls_refs(self, pod: PodInfo) -> TLSRefs | None:
+        return member_refs(
+            namespace=pod.namespace,
+            etcd=self._etcd_of(pod),
+            pod_client_secret=pod.client_tls_secret,
+            pod_ca_secret=pod.ca_secret,
+            scrape=self._scrape,
+        )
+
     def _scrape_spec(self, pod: PodInfo, identity: Identity) -> ScrapeSpec | None:
         sc = self._scrape
+        if sc.source == SOURCE_SHOOT_PROMETHEUS:  # the namespace's Prometheus: no pod IP, no TLS
+            url = sc.shoot_prometheus_url.replace("{namespace}", pod.namespace)
+            return ScrapeSpec(url=url, source=sc.source, namespace=pod.namespace, pod=pod.name)
         if not pod.pod_ip:
             return None
-        url = scrape_url(scheme=sc.scheme, pod_ip=pod.pod_ip, port=sc.port, path=sc.path)
+        port = sc.port
+        if sc.scheme == "https" and sc.secret_refs:
+            etcd_info = self._etcd_of(pod)
+            if etcd_info is not None and etcd_info.client_port is not None:
+                port = etcd_info.client_port
+        url = scrape_url(scheme=sc.scheme, pod_ip=pod.pod_ip, port=port, path=sc.path)
         if sc.scheme == "http":
             return ScrapeSpec(url=url)
-        tls = self.secrets.tls(pod.namespace)
+        tls = self.secrets.tls(self._tls_refs(pod) if self.secrets.enabled else None)
         name = server_name(tls.server_name, identity)
         if name != tls.server_name:
             tls = replace(tls, server_name=name)
         return ScrapeSpec(url=url, tls=tls)
+
+
+def _run_of(uid: str, status: ContainerStatus) -> tuple[object, ...]:
+    """What identifies the etcd container's current run (readiness flips are not a change)."""
+    return (
+        uid,
+        status.container_id,
+        status.running,
+        status.terminated_id,
+        status.last_id,
+        status.restart_count,
+    )
 
 
 # Connections the API client may hold open: every followed log is one long-lived stream, plus a
@@ -226,6 +369,9 @@ async def make_kubernetes_discovery(
         errors=store.kubernetes_api_errors,
         request_timeout=settings.kubernetes.request_timeout,
     )
+    follower = KubeLogFollower(
+        api, inactivity_timeout=settings.logs.inactivity_timeout, since=settings.logs.since
+    )
     discovery = KubernetesDiscovery(
         api=api,
         settings=settings.kubernetes,
@@ -233,9 +379,8 @@ async def make_kubernetes_discovery(
         shard=settings.shard,
         total_shards=settings.total_shards,
         overrides=overrides,
-    )
-    follower = KubeLogFollower(
-        api, inactivity_timeout=settings.logs.inactivity_timeout, since=settings.logs.since
+        tls_secret_errors=store.tls_secret_errors,
+        on_container_change=follower.nudge,
     )
     return KubernetesMode(
         run=discovery.run, followers={KubernetesLogSpec: follower}, close=api.close, api=api

@@ -8,8 +8,10 @@ the pod's only PVC volume. Generic ephemeral volumes count as claims named `<pod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from exporter.containers import ContainerStatus, container_status, rfc3339
 
 JSON = dict[str, Any]
 
@@ -33,6 +35,13 @@ class PodInfo:
     ready: bool  # the etcd container is ready
     restart_count: int
     claim: str  # PVC name of the data volume, "" if none
+    # Secrets of druid's TLS volumes (`etcd-client-tls`, `etcd-ca`), "" if none: where the
+    # client certificate and CA are when no Etcd resource names them
+    client_tls_secret: str = ""
+    ca_secret: str = ""
+    # the etcd container's full status (restarts, back-off, last exit) and the pod's start time
+    container: ContainerStatus = field(default_factory=ContainerStatus)
+    started_at: float | None = None
 
     @property
     def key(self) -> str:
@@ -104,6 +113,19 @@ def data_claim(spec: JSON, *, pod_name: str, container: str, data_volume: str | 
     return claims.pop() if len(claims) == 1 else ""
 
 
+CLIENT_TLS_VOLUME = "etcd-client-tls"
+CA_VOLUME = "etcd-ca"
+
+
+def secret_volume(spec: JSON, volume: str) -> str:
+    """The Secret name of the pod volume `volume`, "" when it is not a Secret volume."""
+    for v in _list(spec.get("volumes")):
+        if isinstance(v, dict) and v.get("name") == volume:
+            name = _dict(v.get("secret")).get("secretName")
+            return name if isinstance(name, str) else ""
+    return ""
+
+
 def pod_info(raw: JSON, *, container: str, data_volume: str | None = None) -> PodInfo:
     """Read a pod object (as JSON) into a PodInfo; missing fields become empty values."""
     meta, spec, status = (
@@ -135,4 +157,8 @@ def pod_info(raw: JSON, *, container: str, data_volume: str | None = None) -> Po
         ready=cstatus.get("ready") is True,
         restart_count=int(cstatus.get("restartCount") or 0),
         claim=data_claim(spec, pod_name=name, container=container, data_volume=data_volume),
+        client_tls_secret=secret_volume(spec, CLIENT_TLS_VOLUME),
+        ca_secret=secret_volume(spec, CA_VOLUME),
+        container=container_status(raw, container),
+        started_at=rfc3339(status.get("startTime")),
     )

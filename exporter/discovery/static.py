@@ -250,6 +250,7 @@ def to_target(t: TargetModel, *, base: Path, overrides: Mapping[str, str]) -> Ta
             disk_type=t.disk_type,
             disk_class=disk_class,
             expected_storage_class=t.expected_storage_class,
+            expected_from="config" if t.expected_storage_class else "",
         ),
         scrape=_scrape_spec(t, base),
         log=_log_spec(t.log, base),

@@ -6,6 +6,10 @@ is unset, the bound PV's class; when that is unset too, the cluster's default cl
 `storageclass.kubernetes.io/is-default-class: "true"`) — exactly how an etcd whose Etcd resource
 named no class ended up on the default HDD class in the incident this exporter exists for. An
 explicitly empty `storageClassName` means "no class" and stays empty.
+
+The expected class keeps the Etcd resource's absent and `""` apart (see `expected_class`):
+`""` is Gardener's way to put etcd-events on the cluster's default class on purpose, while an
+absent field means nobody declared a class, and the configured expectation for the role applies.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.discovery.disk_class import classify
+from exporter.discovery.etcd_resource import EtcdInfo, trim_etcd
 from exporter.model import Volume
+
+__all__ = ["EtcdInfo", "VolumeResolver", "trim_claim", "trim_class", "trim_etcd", "trim_pv"]
 
 JSON = dict[str, Any]
 
@@ -52,15 +59,6 @@ class ClassInfo:
     provisioner: str
     parameters: tuple[tuple[str, str], ...]
     default: bool
-
-
-@dataclass(frozen=True, slots=True)
-class EtcdInfo:
-    """A druid Etcd resource: the class its volumes should be on ("" when it names none)."""
-
-    namespace: str
-    name: str
-    storage_class: str
 
 
 def _d(value: object) -> JSON:
@@ -103,16 +101,6 @@ def trim_class(raw: JSON) -> ClassInfo:
     )
 
 
-def trim_etcd(raw: JSON) -> EtcdInfo:
-    """Etcd JSON → EtcdInfo."""
-    meta = _d(raw.get("metadata"))
-    return EtcdInfo(
-        namespace=str(meta.get("namespace", "")),
-        name=str(meta.get("name", "")),
-        storage_class=str(_d(raw.get("spec")).get("storageClass") or ""),
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class VolumeResolver:
     """Reads the caches (keyed `namespace/name` for namespaced objects, `name` otherwise)."""
@@ -129,19 +117,26 @@ class VolumeResolver:
         defaults = sorted(c.name for c in self.classes.values() if c.default)
         return defaults[-1] if defaults else ""
 
-    def expected_class(self, namespace: str, etcd: str) -> str:
-        """The Etcd resource's spec.storageClass, else the configured expectation for the role."""
+    def expected_class(self, namespace: str, etcd: str) -> tuple[str, str]:
+        """(expected class, where it came from): the class the Etcd resource names ("etcd");
+        for its `""`, the cluster's default class ("default-class"); when it says nothing (field
+        absent, or no Etcd resource), the configured expectation for the role ("config"); else
+        ("", "")."""
         info = self.etcds.get(f"{namespace}/{etcd}")
-        if info is not None and info.storage_class:
-            return info.storage_class
-        return self.expected.get(etcd, "")
+        declared = info.storage_class if info is not None else None
+        if declared:
+            return declared, "etcd"
+        if declared == "":
+            return self.default_class(), "default-class"
+        configured = self.expected.get(etcd, "")
+        return configured, "config" if configured else ""
 
     def resolve(self, *, namespace: str, claim: str, etcd: str) -> Volume:
         """The Volume labels of a pod's data claim."""
-        expected = self.expected_class(namespace, etcd)
+        expected, expected_from = self.expected_class(namespace, etcd)
         pvc = self.claims.get(f"{namespace}/{claim}") if claim else None
         if pvc is None:
-            return Volume(pvc=claim, expected_storage_class=expected)
+            return Volume(pvc=claim, expected_storage_class=expected, expected_from=expected_from)
         pv = self.volumes.get(pvc.volume_name) if pvc.volume_name else None
         name = pvc.storage_class
         if name is None:
@@ -162,4 +157,5 @@ class VolumeResolver:
             disk_type=disk_type,
             disk_class=disk_class,
             expected_storage_class=expected,
+            expected_from=expected_from,
         )

@@ -82,6 +82,28 @@ async def scrape_once(
         return extract(body)
 
 
+async def fetch_into(
+    body: bytearray,
+    *,
+    session: aiohttp.ClientSession,
+    url: str,
+    timeout: float,  # noqa: ASYNC109 - the HTTP request's ClientTimeout, not a cancel scope
+    max_bytes: int,
+) -> None:
+    """Read the body of a plain GET of `url` (default TLS verification, no client certificate)
+    into `body`; raises ScrapeError with the reasons of scrape_once. Used for other sources of
+    the relayed families than etcd itself (exporter.scrape.federate)."""
+    await _fetch(
+        body,
+        session=session,
+        url=url,
+        ssl_arg=True,
+        server_name=None,
+        request_timeout=timeout,
+        max_bytes=max_bytes,
+    )
+
+
 async def _fetch(
     body: bytearray,
     *,

@@ -209,22 +209,24 @@ def _unescape_help_char(m: re.Match[str]) -> str:
     return _HELP_UNESCAPED.get(m[1], m[0])
 
 
-def parse_sample_line(line: str) -> Sample:
+def parse_sample_line(line: str, *, cache: bool = True) -> Sample:
     """One sample line: `name{label="value",…} value [timestamp]` → Sample (timestamp dropped).
 
-    Raises ScrapeError("parse") quoting the line when it is malformed.
+    Raises ScrapeError("parse") quoting the line when it is malformed. `cache=False` leaves the
+    shared label cache alone: lines whose label sets are each seen once (a federation answer's,
+    which carry the namespace and pod) would only fill it.
     """
-    return _parse_sample(line.strip())
+    return _parse_sample(line.strip(), cache=cache)
 
 
-def _parse_sample(line: str) -> Sample:
+def _parse_sample(line: str, *, cache: bool = True) -> Sample:
     m = _SAMPLE.fullmatch(line)
     if m is None:
         raise ScrapeError("parse", f"malformed sample line {line[:200]!r}")
     name, label_text, value, timestamp = m.groups()
     labels: Labels = ()
     if label_text:
-        labels = _cached_labels(label_text, line)
+        labels = _cached_labels(label_text, line) if cache else _parse_labels(label_text, line)
     try:
         number = float(value)
         if timestamp is not None:

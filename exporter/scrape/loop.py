@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from exporter.model import ScrapeSpec
+from exporter.model import SOURCE_ETCD, RelayedFamily, ScrapeSpec
 from exporter.scrape.client import scrape_once
 from exporter.scrape.errors import ScrapeError
 from exporter.scrape.layout import Extractor
@@ -28,6 +29,10 @@ logger = logging.getLogger(__name__)
 # process CPU-bound for ten seconds and a third of the first scrapes timed out.
 FIRST_JITTER_MAX = 10.0
 
+# Reads a member's relayed families from elsewhere than its own /metrics (e.g.
+# `federate.Federation.families`); raises ScrapeError like scrape_once.
+Fetch = Callable[[ScrapeSpec], Awaitable[tuple[RelayedFamily, ...]]]
+
 
 async def scrape_loop(
     *,
@@ -39,8 +44,10 @@ async def scrape_loop(
     max_bytes: int,
     tls_contexts: SSLContextCache | None = None,
     rng: random.Random | None = None,
+    fetch: Fetch | None = None,
 ) -> None:
-    """Scrape `spec` until cancelled, recording every outcome into `state`.
+    """Scrape `spec` until cancelled, recording every outcome into `state`; with `fetch`, each
+    scrape is `fetch(spec)` instead of a request to `spec.url`.
 
     The first scrape runs after a random delay (at most a third of the interval, and at most
     FIRST_JITTER_MAX); the second one after a random part of the interval, which spreads the
@@ -63,6 +70,7 @@ async def scrape_loop(
             max_bytes=max_bytes,
             tls_contexts=tls_contexts,
             extractor=extractor,
+            fetch=fetch,
         )
         period = uniform(0.1, 1.0) * interval if first else interval
         first = False
@@ -78,19 +86,23 @@ async def _scrape_and_record(
     max_bytes: int,
     tls_contexts: SSLContextCache | None,
     extractor: Extractor,
+    fetch: Fetch | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     was_up = state.up
     try:
-        families = await scrape_once(
-            session=session,
-            spec=spec,
-            timeout=request_timeout,
-            max_bytes=max_bytes,
-            tls_contexts=tls_contexts,
-            extract=extractor.extract,
-        )
+        if fetch is not None:
+            families = await fetch(spec)
+        else:
+            families = await scrape_once(
+                session=session,
+                spec=spec,
+                timeout=request_timeout,
+                max_bytes=max_bytes,
+                tls_contexts=tls_contexts,
+                extract=extractor.extract,
+            )
     except ScrapeError as err:
         state.record_scrape_error(err.reason, duration=loop.time() - started)
         if was_up is not False:
@@ -111,5 +123,7 @@ def _fields(state: TargetState, spec: ScrapeSpec, **more: object) -> dict[str, o
         "pod": ident.pod,
         "url": spec.url,
     }
+    if spec.source != SOURCE_ETCD:
+        fields["source"] = spec.source
     fields.update({k: str(v) if isinstance(v, BaseException) else v for k, v in more.items()})
     return fields

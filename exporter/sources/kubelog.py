@@ -2,13 +2,18 @@
 
 `KubeLogFollower(spec, sink)` is the log source for `KubernetesLogSpec`. Each connection:
 
-1. GET the pod: when the container's ID changed since the last connection (a restart), read the
-   previous container's log once (`previous=true`) for the lines it wrote after the last one seen.
+1. GET the pod and catch up across container restarts (`exporter.sources.runs`): read the log
+   of the dead container the kubelet keeps (`previous=true`) when it holds lines not read yet —
+   the tail the last followed container wrote after the last line seen, or a whole run that
+   started and ended in between — and look again, until the running container is the one to
+   follow. While the container does not run (CrashLoopBackOff), its dead container's tail is
+   read at once, and the follower waits for the next run.
 2. Open `log?follow=true&timestamps=true&sinceSeconds=N` where N reaches back to the last line
    seen (or to where following began) plus slack; a `Cursor` drops what was seen already.
 3. Read until the stream ends (container exit, API server timeout, a cut) or stays silent for
    `inactivity_timeout` (the kubelet can stall a follow stream at log rotation), then reconnect
-   with backoff and jitter.
+   with backoff and jitter; `nudge(namespace, pod)` (discovery saw the container change) ends
+   the wait at once.
 
 Where following begins: `since` seconds before the exporter started (0: at its start), so a pod
 that appears later is read from its first line. The cursor outlives a restart of this task (same
@@ -22,15 +27,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 import aiohttp
 
+from exporter.containers import ContainerStatus, container_status
 from exporter.kubeclient import PODS, KubeApi, KubeApiError, retry_delay
 from exporter.model import KubernetesLogSpec
 from exporter.parser import split_kubelet_prefix
 from exporter.sources.lines import LineSplitter, Sink
 from exporter.sources.resume import NS, Cursor, prefix_ns
+from exporter.sources.runs import Step, next_step
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +45,9 @@ PREFIX_ROOM = 40  # the timestamp prefix on top of the sink's line limit
 SINCE_SLACK = 30
 CURSOR_TTL = 3600.0
 HEALTHY_STREAM = 10.0  # a stream that lived this long (or delivered a line) resets the backoff
+# previous-log reads in a row before following: each dead container is read until a read adds
+# nothing (a read cut short cannot be told from a complete one), then the next newer one
+CATCH_UP_STEPS = 8
 
 CursorKey = tuple[str, str, str]
 
@@ -67,18 +76,28 @@ class KubeLogFollower:
         start = time.time_ns() if started_at_ns is None else started_at_ns
         self._floor_ns = start - int(since * NS)
         self._cursors: dict[CursorKey, Cursor] = {}
+        self._nudges: dict[tuple[str, str], asyncio.Event] = {}
+
+    def nudge(self, namespace: str, pod: str) -> None:
+        """The pod's etcd container changed (discovery saw it): look at it now, not after the
+        retry delay (a container in CrashLoopBackOff can run for seconds only)."""
+        event = self._nudges.get((namespace, pod))
+        if event is not None:
+            event.set()
 
     async def __call__(self, spec: KubernetesLogSpec, sink: Sink) -> None:
         """Follow until cancelled. API and stream errors are retried here; anything else is a
         bug and propagates to the supervisor, which restarts the task (the cursor survives)."""
         cursor = self._cursor(spec)
         where = {"namespace": spec.namespace, "pod": spec.pod, "container": spec.container}
+        nudged = self._nudges[(spec.namespace, spec.pod)] = asyncio.Event()
         attempt = 0
         try:
             while True:
                 started, seen = time.monotonic(), cursor.last_ns
+                nudged.clear()
                 try:
-                    await self._check_container(spec, cursor, sink)
+                    await self._catch_up(spec, cursor, sink)
                     await self._follow_once(spec, cursor, sink)
                 except _NotFollowable as why:
                     logger.debug("Log not followable yet", extra={**where, "reason": str(why)})
@@ -89,11 +108,12 @@ class KubeLogFollower:
                 sink.connected(False)
                 healthy = cursor.last_ns != seen or time.monotonic() - started > HEALTHY_STREAM
                 attempt = 0 if healthy else attempt + 1
-                await asyncio.sleep(
-                    retry_delay(attempt, initial=self._reconnect_delay, maximum=30.0)
-                )
+                delay = retry_delay(attempt, initial=self._reconnect_delay, maximum=30.0)
+                await _wait(nudged, min(delay, self._reconnect_delay) if nudged.is_set() else delay)
         finally:
             cursor.idle_since = time.monotonic()
+            if self._nudges.get((spec.namespace, spec.pod)) is nudged:
+                del self._nudges[(spec.namespace, spec.pod)]
 
     def _cursor(self, spec: KubernetesLogSpec) -> Cursor:
         now = time.monotonic()
@@ -108,52 +128,91 @@ class KubeLogFollower:
         cursor.idle_since = None
         return cursor
 
-    async def _check_container(self, spec: KubernetesLogSpec, cursor: Cursor, sink: Sink) -> None:
+    async def _catch_up(self, spec: KubernetesLogSpec, cursor: Cursor, sink: Sink) -> None:
+        """Read what dead containers hold (oldest first) until the running one is to be
+        followed; raises _NotFollowable when there is nothing to follow now."""
+        for _ in range(CATCH_UP_STEPS):
+            status = await self._status(spec)
+            if status is None:
+                return  # no `get pods`: follow without restart detection
+            step = next_step(
+                ours=cursor.container_id,
+                drained=cursor.drained,
+                ours_restarts=cursor.restarts,
+                status=status,
+                previous_is_new=_ended_after(status, cursor.floor_ns),
+                ours_read_to_end=cursor.ended,
+            )
+            logger.debug(
+                "Log catch-up",
+                extra={
+                    "namespace": spec.namespace,
+                    "pod": spec.pod,
+                    "action": step.action,
+                    "container": step.container_id,
+                    "ours": cursor.container_id or "",
+                    "drained": cursor.drained,
+                },
+            )
+            if step.lost or step.tail_lost:
+                _log_lost(spec, step)
+            if step.action == "wait":
+                raise _NotFollowable(step.why)
+            if step.action == "follow":
+                if step.container_id != cursor.container_id:
+                    cursor.container_id, cursor.drained = step.container_id, False
+                    cursor.ended = False
+                cursor.restarts = step.restarts
+                return
+            added = await self._read_previous(spec, cursor, sink)
+            # read again until a read adds nothing: then it was read to its end
+            cursor.container_id, cursor.drained = step.container_id, not added
+            cursor.ended, cursor.restarts = True, step.restarts
+        raise _NotFollowable("the container keeps changing")
+
+    async def _status(self, spec: KubernetesLogSpec) -> ContainerStatus | None:
+        """The container's status in the pod; None when the pod may not be read."""
         try:
             pod = await self._api.get(PODS, spec.pod, namespace=spec.namespace)
         except KubeApiError as err:
-            if err.denied:  # no `get pods`: follow without restart detection
-                return
+            if err.denied:
+                return None
             raise
         uid = str((pod.get("metadata") or {}).get("uid", ""))
         if spec.uid and uid != spec.uid:
             raise _NotFollowable("pod replaced")
-        status = _container_status(pod, spec.container)
-        cid = str(status.get("containerID") or "")
-        if "running" not in (status.get("state") or {}):
-            raise _NotFollowable("container not running")
-        if cursor.container_id and cid and cid != cursor.container_id:
-            try:
-                await self._read_previous(spec, cursor, sink)
-            except KubeApiError as err:
-                if err.denied or err.status == 0:
-                    raise  # counted and retried like any denied or failed call
-                logger.info(  # 400/404: the kubelet no longer has it (several restarts)
-                    "Previous container log not readable",
-                    extra={"namespace": spec.namespace, "pod": spec.pod, "err": err.message},
-                )
-        cursor.container_id = cid or cursor.container_id
+        return container_status(pod, spec.container)
 
-    async def _read_previous(self, spec: KubernetesLogSpec, cursor: Cursor, sink: Sink) -> None:
-        """The tail the previous container wrote after our last line (read once)."""
+    async def _read_previous(self, spec: KubernetesLogSpec, cursor: Cursor, sink: Sink) -> int:
+        """The dead container's lines after the last one seen; returns how many were new (0 also
+        when the kubelet no longer has the log)."""
+        where = {"namespace": spec.namespace, "pod": spec.pod, "container": spec.container}
         cursor.resume()
-        resp = await self._api.open_log(
-            namespace=spec.namespace,
-            pod=spec.pod,
-            container=spec.container,
-            since_seconds=cursor.since_seconds(time.time_ns(), slack=SINCE_SLACK),
-            previous=True,
-            follow=False,
-            timeout=self._api.request_timeout,
-        )
         try:
-            await self._pump(resp, cursor, sink, inactivity=self._api.request_timeout)
+            resp = await self._api.open_log(
+                namespace=spec.namespace,
+                pod=spec.pod,
+                container=spec.container,
+                since_seconds=cursor.since_seconds(time.time_ns(), slack=SINCE_SLACK),
+                previous=True,
+                follow=False,
+                timeout=self._api.request_timeout,
+            )
+        except KubeApiError as err:
+            if err.denied or err.status == 0:
+                raise  # counted and retried like any denied or failed call
+            # 400/404: the kubelet no longer has it (removed after further restarts)
+            logger.info("Previous container log not readable", extra={**where, "err": err.message})
+            return 0
+        try:
+            added = await self._pump(resp, cursor, sink, inactivity=self._api.request_timeout)
         finally:
             resp.release()
-        logger.info(
-            "Read the previous container's log after a restart",
-            extra={"namespace": spec.namespace, "pod": spec.pod, "container": spec.container},
-        )
+        if added:
+            logger.info(
+                "Read the previous container's log after a restart", extra={**where, "lines": added}
+            )
+        return added
 
     async def _follow_once(self, spec: KubernetesLogSpec, cursor: Cursor, sink: Sink) -> None:
         cursor.resume()
@@ -179,20 +238,22 @@ class KubeLogFollower:
 
     async def _pump(
         self, resp: aiohttp.ClientResponse, cursor: Cursor, sink: Sink, *, inactivity: float
-    ) -> None:
-        """Deliver lines until the response ends; a partial last line is dropped."""
+    ) -> int:
+        """Deliver lines until the response ends (a partial last line is dropped); returns how
+        many were new."""
         splitter = LineSplitter(max_line_bytes=sink.max_line_bytes + PREFIX_ROOM, cri=False)
         content = resp.content
         loop = asyncio.get_running_loop()
+        delivered = 0
         async with asyncio.timeout(None) as scope:
             silence = _Silence(scope, inactivity)
             try:
                 while True:
                     chunk = await content.readany()
                     if not chunk:
-                        return
+                        return delivered
                     for line in splitter.push(chunk):
-                        deliver(line, cursor, sink)
+                        delivered += deliver(line, cursor, sink)
                     silence.last = loop.time()
             finally:
                 silence.cancel()
@@ -235,11 +296,35 @@ def deliver(line: str, cursor: Cursor, sink: Sink) -> bool:
     return True
 
 
-def _container_status(pod: dict[str, Any], container: str) -> dict[str, Any]:
-    for st in (pod.get("status") or {}).get("containerStatuses") or []:
-        if isinstance(st, dict) and st.get("name") == container:
-            return st
-    return {}
+def _ended_after(status: ContainerStatus, floor_ns: int) -> bool:
+    """The dead container ended after following began (its lines are new); unknown: yes."""
+    ended = status.last_finished_at
+    return ended is None or ended + 1.0 >= floor_ns / NS
+
+
+def _log_lost(spec: KubernetesLogSpec, step: Step) -> None:
+    logger.warning(
+        "Container runs ended before their logs could be read",
+        extra={
+            "namespace": spec.namespace,
+            "pod": spec.pod,
+            "container": spec.container,
+            "runsLost": step.lost,
+            "tailLost": step.tail_lost,
+        },
+    )
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less when `event` is set meanwhile (at once: sleep anyway)."""
+    if event.is_set():
+        await asyncio.sleep(seconds)
+        return
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        pass
 
 
 def _log_api_error(err: KubeApiError, where: dict[str, str]) -> None:

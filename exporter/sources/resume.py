@@ -70,16 +70,24 @@ class Cursor:
         "_replay",
         "_window",
         "container_id",
+        "drained",
+        "ended",
         "floor_ns",
         "idle_since",
         "last_ns",
         "opened",
+        "restarts",
     )
 
     def __init__(self, *, floor_ns: int) -> None:
         self.floor_ns = floor_ns
         self.last_ns = 0
+        # the newest container read from, whether it was read to its end (it had exited), and
+        # the pod's restart count of that container (exporter.sources.runs)
         self.container_id: str | None = None
+        self.drained = False
+        self.ended = False  # it was read to its end once (drained: and once more, adding nothing)
+        self.restarts: int | None = None
         self.idle_since: float | None = None
         self.opened = False  # a stream was opened before: the next one is a reconnect
         self._window: deque[tuple[int, int]] = deque()

@@ -2,7 +2,9 @@
 
 The daemon keeps the last two successful scrapes of each member, so disk latency is measured
 over one scrape interval. Log counters run since the exporter started; slow requests older than
-`RECENT` are shown but no longer make the verdict `slow-requests-not-disk`.
+`RECENT` are shown but no longer make the verdict `slow-requests-not-disk`. A Kubernetes member
+whose container does not run is judged `unreachable` with its restarts of the last `RECENT`
+and the WAL fsync p99 of its last run (the kept scrapes of that run).
 """
 
 from __future__ import annotations
@@ -10,18 +12,21 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from exporter import humanize as h
 from exporter.histogram import Latency, window_latency
-from exporter.model import Event, EventKind
+from exporter.model import Event, EventKind, MemberState
 from exporter.report import EtcdReport, report_order
 from exporter.state import Store, TargetState
 from exporter.verdict import (
     BACKEND_COMMIT,
     NO_METRICS_URL,
+    NOT_RUNNING,
     QUANTILE,
     SHARE_BOUND,
     WAL_FSYNC,
     DiskEvidence,
     LogEvidence,
+    MemberEvidence,
     judge,
 )
 
@@ -44,12 +49,41 @@ def live_report(state: TargetState, *, now: float) -> EtcdReport:
     """One member's evidence from the daemon's state, and the verdict on it."""
     disk = disk_evidence(state)
     logs = log_evidence(state, now=now)
-    verdict = judge(volume=state.target.volume, disk=disk, logs=logs)
-    return EtcdReport(target=state.target, disk=disk, logs=logs, verdict=verdict)
+    member = member_evidence(state, now=now)
+    verdict = judge(volume=state.target.volume, disk=disk, logs=logs, member=member)
+    return EtcdReport(target=state.target, disk=disk, logs=logs, verdict=verdict, member=member)
+
+
+def member_evidence(state: TargetState, *, now: float) -> MemberEvidence | None:
+    """A Kubernetes member's state, restarts of the last `RECENT` and, while its container does
+    not run, the WAL fsync p99 of its last run; None for a static target."""
+    member = state.target.member
+    if member is None:
+        return None
+    running = member.state is MemberState.RUNNING
+    fsync = None
+    if not running and state.relayed:
+        fsync = window_latency(
+            state.prev_relayed or None,
+            state.relayed,
+            name=WAL_FSYNC,
+            q=QUANTILE,
+            bound=SHARE_BOUND,
+        )
+    return MemberEvidence(
+        state=str(member.state),
+        reason=member.reason,
+        restarts=state.restarts_within(RECENT, now=now),
+        scope=f"in the last {h.span(RECENT)}",
+        last_exit=member.last_exit,
+        fsync=fsync,
+    )
 
 
 def disk_evidence(state: TargetState) -> DiskEvidence:
     """Scrape state, and latency between the last two successful scrapes when there are two."""
+    if state.member_state is not MemberState.RUNNING:
+        return DiskEvidence(reachable=False, error=NOT_RUNNING)
     if state.target.scrape is None:
         return DiskEvidence(reachable=False, error=NO_METRICS_URL)
     if state.up is not True:

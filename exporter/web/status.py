@@ -19,6 +19,7 @@ from aiohttp.typedefs import Handler
 
 from exporter import __version__
 from exporter import humanize as h
+from exporter.model import SOURCE_ETCD
 from exporter.report import EtcdReport, etcd_json
 from exporter.state import Store, TargetState
 from exporter.verdict import VerdictCode, p99_text
@@ -98,7 +99,8 @@ def _rows(r: EtcdReport, state: TargetState, *, now: float) -> str:
     expected = f"expected {vol.expected_storage_class}" if vol.expected_storage_class else ""
     cells = (
         _badge(r.verdict.code),
-        f'{_e(member)}<br><span class="pod">{_e(ident.pod or r.target.key)}</span>',
+        f'{_e(member)}<br><span class="pod">{_e(ident.pod or r.target.key)}</span>'
+        + _member_state(r, state),
         _scrape_cell(state, now=now),
         _stream_cell(state),
         f"{_e(volume)}<br>{_e(expected)}",
@@ -139,10 +141,34 @@ def _scrape_cell(state: TargetState, *, now: float) -> str:
         return "pending"
     if not state.up:
         errors = ", ".join(f"{k} {n}" for k, n in state.scrape_errors.most_common())
-        return f'<span class="down">down</span><br>{_e(errors)}'
+        return f'<span class="down">down</span><br>{_e(errors)}{_source(state)}'
     age = f"{_ago(now, state.last_success_time)} ago" if state.last_success_time else ""
     took = h.seconds(state.last_scrape_duration) if state.last_scrape_duration else ""
-    return f'<span class="up">up</span><br>{_e(age)} ({_e(took)})'
+    return f'<span class="up">up</span><br>{_e(age)} ({_e(took)}){_source(state)}'
+
+
+def _source(state: TargetState) -> str:
+    """Where the relayed families come from, when it is not the member's own /metrics."""
+    spec = state.target.scrape
+    if spec is None or spec.source == SOURCE_ETCD:
+        return ""
+    return f'<br><span class="where">via {_e(spec.source)}</span>'
+
+
+def _member_state(r: EtcdReport, state: TargetState) -> str:
+    """A Kubernetes member's container: running, or why not, and its restarts."""
+    ev = r.member
+    if ev is None:
+        return ""
+    css = "up" if ev.state == "running" else "down"
+    text = f'<br><span class="{css}">{_e(ev.state)}</span>'
+    if ev.reason:
+        text += f" {_e(ev.reason)}"
+    if state.restarts:
+        recent = f", {ev.restarts} {ev.scope}" if ev.restarts else ""
+        text += f'<br><span class="where">{_e(h.plural(state.restarts, "restart"))}{_e(recent)}'
+        text += "</span>"
+    return text
 
 
 def _stream_cell(state: TargetState) -> str:
@@ -216,6 +242,8 @@ def _target_json(r: EtcdReport, state: TargetState, *, now: float) -> dict[str, 
         "lines_unparsed": state.lines_unparsed,
         "reconnects": state.reconnects,
         "last_slow_event": last_slow_event(state, now=now),
+        "member_state": str(state.member_state),
+        "restarts_total": state.restarts if state.target.member is not None else None,
     }
     return doc
 

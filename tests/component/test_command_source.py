@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from exporter.model import CommandLogSpec
+from exporter.model import CommandLogSpec, Identity, LogSpec, MemberState, ScrapeSpec, Target
 from exporter.sources import command
+from exporter.sources.sink import LineSink
+from exporter.state import Store, TargetState
+from exporter.supervisor import Backoff, Supervisor
 
 
 class Recorder:
@@ -106,3 +109,54 @@ async def test_long_lines_are_capped() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
     assert [len(x) for x in sink.lines] == [51, 2]
+
+
+def _one_slow_request(tmp_path: Path) -> str:
+    """A file holding one slow-request line of a real etcd 3.5."""
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "etcd-3.5-zap" / "single.log"
+    slow = next(line for line in fixture.read_text().splitlines() if "took too long" in line)
+    path = tmp_path / "line"
+    path.write_text(slow + "\n")
+    return str(path)
+
+
+async def test_restarts_of_the_command_and_of_its_task_keep_the_counters(tmp_path: Path) -> None:
+    """Static mode: a target is its file entry. Neither the command exiting and starting again
+    nor the supervisor restarting the crashed follower task resets the target's counters."""
+    spec = CommandLogSpec(("cat", _one_slow_request(tmp_path)))  # one slow request, then exit
+    target = Target(key="static/etcd-a", identity=Identity(pod="etcd-a"), log=spec)
+    store = Store()
+    runs = 0
+
+    async def follow(state: TargetState, log_spec: LogSpec) -> None:
+        nonlocal runs
+        runs += 1
+        assert isinstance(log_spec, CommandLogSpec)
+        sink = LineSink(state, max_line_bytes=4096)
+        if runs == 2:
+            raise RuntimeError("the follower task crashes at its start")
+        # the first task crashes after a while (the command restarted several times meanwhile)
+        async with asyncio.timeout(0.5 if runs == 1 else None):
+            await command.follow(log_spec, sink, backoff_initial=0.01, backoff_max=0.05)
+
+    async def no_scrape(state: TargetState, scrape_spec: ScrapeSpec) -> None:
+        raise AssertionError("no scrape spec")
+
+    sup = Supervisor(
+        store=store, scrape=no_scrape, follow=follow, backoff=Backoff(initial=0.01, jitter=0.0)
+    )
+    sup.publish({target.key: target})
+    state = store.get(target.key)
+    assert state is not None
+    try:
+        await until(lambda: runs >= 2)
+        before = state.events["slow_request"]
+        assert before >= 2  # the command ran and restarted within the first task
+        await until(lambda: runs >= 3 and state.events["slow_request"] >= before + 3)
+    finally:
+        await sup.stop()
+    assert store.get(target.key) is state
+    assert sum(state.slow_requests.values()) == state.events["slow_request"] >= 6
+    assert state.lines_read == state.events["slow_request"]
+    assert state.member_state is MemberState.RUNNING  # a file entry always runs
+    assert state.restarts == 0

@@ -25,6 +25,7 @@ from tests.etcd_harness import EtcdConfig, EtcdProcess, EtcdUnavailable, free_po
 from tests.kube.client import eventually
 from tests.kube.daemon import Daemon, run_daemon, select, value
 from tests.kube.fixtures import kube_fixture  # noqa: F401
+from tests.kube.objects import claim_name
 from tests.kube.scenario import FAST, STANDARD, THREE_SHOOTS, add_three_shoots
 from tests.kube.server import KubeEmulator
 
@@ -141,6 +142,7 @@ async def daemon_for(
         f"--scrape.port={metrics_port}",
         "--scrape.interval=1s",
         "--scrape.timeout=1s",
+        "--kubernetes.member-grace=2s",
         "--log.level=info",
     )
     with run_daemon(tmp_path, *args) as daemon:
@@ -222,23 +224,23 @@ async def _check_counts(daemon: Daemon, feeder: Feeder) -> None:
 def _check_volumes(samples: list[tuple[str, dict[str, str], float]]) -> None:
     info = {(lab["namespace"], lab["etcd"]): lab for lab, _ in select(samples, P + "volume_info")}
     assert set(info) == set(THREE_SHOOTS)
+    # etcd-events' Etcd resources say "": the default class (standard) is what they intend.
     expect = {
-        ("shoot--p1--a", "etcd-main"): (FAST, "ssd", FAST, 0.0),
-        ("shoot--p1--a", "etcd-events"): (STANDARD, "hdd", "", None),
-        ("shoot--p1--b", "etcd-main"): (FAST, "ssd", FAST, 0.0),
-        ("shoot--p1--b", "etcd-events"): (FAST, "ssd", "", None),
-        ("shoot--p2--c", "etcd-main"): (STANDARD, "hdd", FAST, 1.0),
-        ("shoot--p2--c", "etcd-events"): (STANDARD, "hdd", "", None),
+        ("shoot--p1--a", "etcd-main"): (FAST, "ssd", FAST, "etcd", 0.0),
+        ("shoot--p1--a", "etcd-events"): (STANDARD, "hdd", STANDARD, "default-class", 0.0),
+        ("shoot--p1--b", "etcd-main"): (FAST, "ssd", FAST, "etcd", 0.0),
+        ("shoot--p1--b", "etcd-events"): (FAST, "ssd", STANDARD, "default-class", 1.0),
+        ("shoot--p2--c", "etcd-main"): (STANDARD, "hdd", FAST, "etcd", 1.0),
+        ("shoot--p2--c", "etcd-events"): (STANDARD, "hdd", STANDARD, "default-class", 0.0),
     }
-    for key, (sc, disk, expected, mismatch) in expect.items():
+    for key, (sc, disk, expected, expected_from, mismatch) in expect.items():
         lab = info[key]
-        assert (lab["storage_class"], lab["disk_class"], lab["expected_storage_class"]) == (
-            sc,
-            disk,
-            expected,
-        )
-        assert lab["pvc"] == f"{key[1]}-{key[1]}-0"
-        assert lab["pv"] == f"pv-{key[0]}-{key[1]}-{key[1]}-0"
+        assert (
+            lab["storage_class"], lab["disk_class"], lab["expected_storage_class"],
+            lab["expected_from"],
+        ) == (sc, disk, expected, expected_from)  # fmt: skip
+        assert lab["pvc"] == claim_name(key[1])
+        assert lab["pv"] == f"pv-{key[0]}-{claim_name(key[1])}"
         assert lab["project"] == key[0].split("--")[1]
         assert lab["shoot"] == key[0].split("--")[2]
         got = value(samples, P + "storage_class_mismatch", namespace=key[0], etcd=key[1])
@@ -258,7 +260,7 @@ def _check_relayed(samples: list[tuple[str, dict[str, str], float]]) -> None:
     assert fast
     assert (slow[0][0]["storage_class"], slow[0][0]["disk_class"]) == (STANDARD, "hdd")
     assert (fast[0][0]["storage_class"], fast[0][0]["disk_class"]) == (FAST, "ssd")
-    assert slow[0][0]["pvc"] == "etcd-main-etcd-main-0"
+    assert slow[0][0]["pvc"] == "main-etcd-etcd-main-0"
     # the slowed member's fsyncs take about 0.3 s
     s = P + "disk_wal_fsync_duration_seconds_sum"
     slow_sum = value(samples, s, namespace=SLOW_POD[0], etcd=SLOW_POD[1])
@@ -277,7 +279,7 @@ async def _check_removals(kube: KubeEmulator, daemon: Daemon) -> None:
             for _, lab, _ in samples
         )
 
-    await _until(pod_gone, 3, "deleted pod's series")
+    await _until(pod_gone, 8, "deleted pod's series (after the 2 s member grace)")
     kube.delete_namespace("shoot--p1--b")
 
     async def ns_gone() -> bool:
@@ -335,7 +337,8 @@ async def test_restart_tail_once_and_denied_logs_keep_the_daemon_running(
             )
             == 3
         )
-        assert kube.count_requests("/shoot--p1--a/pods/etcd-main-0/log", previous="true") == 1
+        # the tail, then once more to see it ended (nothing new)
+        assert kube.count_requests("/shoot--p1--a/pods/etcd-main-0/log", previous="true") == 2
         # The denied namespace: stream down, the error counted and explained, the rest unaffected.
         for etcd in ("etcd-main", "etcd-events"):
             assert value(samples, P + "log_stream_up", namespace="shoot--p1--b", etcd=etcd) == 0.0

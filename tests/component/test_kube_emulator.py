@@ -18,7 +18,7 @@ from kubernetes.aio import config as kconfig
 from tests.kube import objects
 from tests.kube.client import eventually
 from tests.kube.fixtures import kube_fixture  # noqa: F401
-from tests.kube.scenario import FAST, STANDARD, add_classes, add_etcd, add_member
+from tests.kube.scenario import FAST, STANDARD, add_classes, add_etcd, add_member, add_pki
 from tests.kube.server import KubeEmulator
 
 NS = "shoot--p1--a"
@@ -42,7 +42,7 @@ def seed(kube: KubeEmulator) -> None:
     add_member(kube, namespace=NS, etcd="etcd-main", pod_ip="127.0.0.2", storage_class=FAST)
     add_member(kube, namespace=NS, etcd="etcd-events", pod_ip="127.0.0.3", storage_class=None)
     add_etcd(kube, namespace=NS, name="etcd-main", storage_class=FAST)
-    kube.add("secrets", objects.secret(namespace=NS, name="etcd-client", data={"ca.crt": "x"}))
+    add_pki(kube, namespace=NS)
 
 
 async def test_models_deserialise_every_object(kube: KubeEmulator, api: kclient.ApiClient) -> None:
@@ -53,19 +53,40 @@ async def test_models_deserialise_every_object(kube: KubeEmulator, api: kclient.
         assert sorted(p.metadata.name for p in pods.items) == ["etcd-events-0", "etcd-main-0"]
         pod = await core.read_namespaced_pod("etcd-main-0", NS)
         assert pod.status.container_statuses[0].ready is True
-        assert pod.spec.volumes[0].persistent_volume_claim.claim_name == "etcd-main-etcd-main-0"
+        assert pod.spec.volumes[0].name == "main-etcd"
+        assert pod.spec.volumes[0].persistent_volume_claim.claim_name == "main-etcd-etcd-main-0"
+        names = objects.etcd_secret_names(NS)
+        volumes = {v.name: v.secret.secret_name for v in pod.spec.volumes if v.secret}
+        assert volumes["etcd-client-tls"] == names.client
+        assert volumes["etcd-ca"] == volumes["backup-restore-ca"] == names.ca_bundle
+        assert "--etcd-server-name=etcd-main-local" in pod.spec.containers[0].args
+        assert pod.metadata.labels["role"] == "main"
+        assert pod.metadata.labels["app"] == "etcd-statefulset"
         pvcs = await core.list_namespaced_persistent_volume_claim(NS)
         assert {c.spec.storage_class_name for c in pvcs.items} == {FAST, None}
         pvs = await core.list_persistent_volume()
         assert {v.spec.storage_class_name for v in pvs.items} == {FAST, STANDARD}
         classes = await storage.list_storage_class()
         assert {c.provisioner for c in classes.items} >= {"pd.csi.storage.gke.io"}
-        sec = await core.read_namespaced_secret("etcd-client", NS)
-        assert sec.data["ca.crt"] == "eA=="
+        client = await core.read_namespaced_secret(names.client, NS)
+        assert (client.type, client.immutable, set(client.data)) == (
+            "kubernetes.io/tls", True, {"tls.crt", "tls.key"},
+        )  # fmt: skip
+        assert set((await core.read_namespaced_secret(names.ca_bundle, NS)).data) == {"bundle.crt"}
+        assert set((await core.read_namespaced_secret(names.ca, NS)).data) == {"ca.crt", "ca.key"}
         etcds = await kclient.CustomObjectsApi(api).list_namespaced_custom_object(
             "druid.gardener.cloud", "v1alpha1", NS, "etcds"
         )
-        assert etcds["items"][0]["spec"]["storageClass"] == FAST
+        spec = etcds["items"][0]["spec"]
+        assert spec["storageClass"] == FAST
+        assert spec["etcd"]["clientPort"] == 2379
+        assert spec["volumeClaimTemplate"] == "main-etcd"
+        ca_ref = spec["etcd"]["clientUrlTls"]["tlsCASecretRef"]
+        assert (ca_ref["name"], ca_ref["dataKey"]) == (names.ca_bundle, "bundle.crt")
+        assert spec["etcd"]["clientUrlTls"]["clientTLSSecretRef"]["name"] == names.client
+        assert kube.secret_requests() == [
+            ("get", NS, names.client), ("get", NS, names.ca_bundle), ("get", NS, names.ca),
+        ]  # fmt: skip
 
 
 async def test_set_based_selector_and_pagination(

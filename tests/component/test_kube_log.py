@@ -168,7 +168,9 @@ async def test_restart_reads_the_previous_tail_once(kube: KubeEmulator) -> None:
         "new 2",
         "newer 1",
     ]
-    assert kube.count_requests(f"/pods/{POD}/log", previous="true") == 2
+    # the first tail is read, then read again to see it ended (nothing new); the second
+    # restart's previous log adds nothing at once
+    assert kube.count_requests(f"/pods/{POD}/log", previous="true") == 3
 
 
 async def test_overlong_line_is_truncated_not_fatal(kube: KubeEmulator) -> None:
@@ -246,9 +248,12 @@ async def test_unreadable_previous_log_does_not_block_following(kube: KubeEmulat
         await sink.until(1)
 
         def new_container(obj: dict) -> None:  # type: ignore[type-arg]
-            obj["status"]["containerStatuses"][0]["containerID"] = "containerd://other"
+            st = obj["status"]["containerStatuses"][0]
+            st["containerID"] = "containerd://other"
+            st["lastState"] = {"terminated": {"containerID": "containerd://gone", "exitCode": 2}}
 
-        # The status names a new container, but the kubelet has no previous log (400).
+        # The status names a new container and a dead one whose log the kubelet no longer
+        # has (400: removed after further restarts).
         kube.store.modify("pods", (NS, POD), new_container)
         kube.cut_streams()
         await asyncio.sleep(0.3)
@@ -256,3 +261,95 @@ async def test_unreadable_previous_log_does_not_block_following(kube: KubeEmulat
         await sink.until(2)
     assert sink.texts == ["one", "two"]
     assert kube.count_requests(f"/pods/{POD}/log", previous="true") == 1
+
+
+async def test_crash_loop_reads_every_run_once(kube: KubeEmulator) -> None:
+    """Five runs in a row: tails written after the stream was cut, a restart during the read of
+    the previous log, a restart while the API is unreachable; every line once, in order."""
+    member(kube)
+    sink = RecordingSink()
+    fed: list[str] = []
+
+    def write(lines: list[str]) -> None:
+        kube.append_log(NS, POD, lines)
+        fed.extend(lines)
+
+    async with kube_api(kube) as api, following(api, sink, inactivity_timeout=30.0) as follower:
+        await asyncio.sleep(0.3)
+        write(["run0 a"])
+        await sink.until(len(fed))
+        # run 0 writes a tail the stream does not deliver, then crashes into back-off: the tail
+        # is read while the container waits
+        kube.stall_streams(NS, POD)
+        write(["run0 tail 1", "run0 tail 2"])
+        kube.crash_container(NS, POD)
+        follower.nudge(NS, POD)
+        await sink.until(len(fed), seconds=10)
+        kube.start_container(NS, POD)
+        follower.nudge(NS, POD)
+        write(["run1 a", "run1 b"])
+        await sink.until(len(fed), seconds=10)
+        # run 1 restarts at once while followed
+        kube.restart_container(NS, POD)
+        write(["run2 a"])
+        await sink.until(len(fed), seconds=10)
+        # run 2's tail is only in its log; while it is read, run 3 starts, logs, crashes and
+        # run 4 starts (run 2's log is no longer the kept one, the read still completes)
+        kube.stall_streams(NS, POD)
+        write(["run2 tail"])
+        kube.crash_container(NS, POD)
+        reads: list[bool] = []
+
+        def during_read(namespace: str, pod: str, previous: bool) -> None:
+            if previous and not reads:
+                reads.append(previous)
+                kube.start_container(NS, POD)
+                write(["run3 a", "run3 b"])
+                kube.crash_container(NS, POD)
+                kube.start_container(NS, POD)
+                write(["run4 a"])
+
+        kube.on_log_request = during_read
+        follower.nudge(NS, POD)
+        await eventually(lambda: bool(reads), seconds=10)
+        await sink.until(len(fed), seconds=10)  # run 2's tail, run 3 (previous), run 4
+        kube.on_log_request = None
+        # the API goes away; run 4 logs and restarts meanwhile; the API comes back
+        await kube.go_offline()
+        write(["run4 tail"])
+        kube.restart_container(NS, POD)
+        write(["run5 a"])
+        await asyncio.sleep(0.5)
+        await kube.go_online()
+        await sink.until(len(fed), seconds=20)
+        await asyncio.sleep(0.5)
+    assert reads == [True]
+    assert sink.texts == fed
+    assert kube.count_requests(f"/pods/{POD}/log", previous="true") >= 4
+
+
+async def test_more_than_one_restart_between_reads_loses_only_the_middle_runs(
+    kube: KubeEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    member(kube)
+    sink = RecordingSink()
+    caplog.set_level(logging.WARNING)
+    async with kube_api(kube) as api, following(api, sink) as follower:
+        await asyncio.sleep(0.3)
+        kube.append_log(NS, POD, ["run0 a"])
+        await sink.until(1)
+        await kube.go_offline()
+        kube.append_log(NS, POD, ["run0 tail (lost)"])
+        kube.restart_container(NS, POD)
+        kube.append_log(NS, POD, ["run1 (lost)"])
+        kube.restart_container(NS, POD)
+        kube.append_log(NS, POD, ["run2 (previous)"])
+        kube.restart_container(NS, POD)
+        kube.append_log(NS, POD, ["run3 a"])
+        await kube.go_online()
+        follower.nudge(NS, POD)
+        await sink.until(3, seconds=20)
+        await asyncio.sleep(0.3)
+    assert sink.texts == ["run0 a", "run2 (previous)", "run3 a"]
+    lost = [r for r in caplog.records if r.getMessage().startswith("Container runs ended")]
+    assert [(r.runsLost, r.tailLost) for r in lost] == [(1, True)]  # type: ignore[attr-defined]

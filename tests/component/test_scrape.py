@@ -9,6 +9,7 @@ import random
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -280,6 +281,31 @@ async def test_context_cache_shares_and_expires(ca: trustme.CA, tmp_path: Path) 
     assert await cache.get(tls) is not first
 
 
+async def test_context_cache_keys_pem_data_by_material_alone(
+    ca: trustme.CA, tmp_path: Path
+) -> None:
+    """Members of a shoot share one context whatever their server names; PEM data never changes
+    under its key, so its context does not expire (no rebuilds every max_age at 2,000 members)."""
+    now = [0.0]
+    cache = SSLContextCache(max_age=60, clock=lambda: now[0])
+    tls = client_tls(ca, tmp_path, files=False)
+    main = replace(tls, server_name="etcd-main-local")
+    events = replace(tls, server_name="etcd-events-local")
+    first = await cache.get(main)
+    assert await cache.get(events) is first
+    now[0] = 1e6
+    assert await cache.get(tls) is first
+    assert len(cache) == 1
+
+
+async def test_tls_error_fails_without_connecting(session: aiohttp.ClientSession) -> None:
+    """A TLSConfig whose Secret is unusable: reason tls, its error as the detail, no connection
+    (the port would refuse one: `connect`)."""
+    tls = TLSConfig(error="Secret ns/etcd-client-1: 404 not found", server_name="etcd-main-local")
+    err = await scrape_error(session, "https://127.0.0.1:1/metrics", tls=tls)
+    assert (err.reason, err.detail) == ("tls", "Secret ns/etcd-client-1: 404 not found")
+
+
 # -- the loop ------------------------------------------------------------------------------
 
 
@@ -326,7 +352,9 @@ async def test_loop_records_and_logs_transitions_once(
             healthy.clear()
             await until(lambda: state.scrape_errors["http_status"] >= 3)
             assert state.up is False
-            assert state.relayed == ()
+            # the last good families stay (target_up 0 marks them as not fresh): the member's
+            # series do not vanish while etcd cannot be scraped
+            assert state.relayed == extract_families(PAYLOAD.decode())
             healthy.set()
             await until(lambda: state.up is True)
     finally:

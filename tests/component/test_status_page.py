@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,9 @@ from exporter.model import (
     EventKind,
     FileLogSpec,
     Identity,
+    KubernetesLogSpec,
+    Member,
+    MemberState,
     Operation,
     RelayedFamily,
     Sample,
@@ -368,3 +372,47 @@ async def write_until(stop: asyncio.Event, members: list[Any]) -> None:
                 await asyncio.to_thread(m.put, f"/registry/leases/ns/l{i % 10}", "v", timeout=5)
         i += 1
         await asyncio.sleep(0.02)
+
+
+async def test_crash_looping_member_shows_its_state_restarts_and_last_run(
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+) -> None:
+    store = Store()
+    store.discovery_synced = store.first_collection_done = True
+    looping = replace(
+        target("looping", storage_class="fast", disk_class="ssd"),
+        log=KubernetesLogSpec(namespace="shoot--p--looping", pod="looping", uid="u1"),
+        member=Member(state=MemberState.RUNNING, uid="u1", restart_count=2),
+    )
+    state = store.upsert(looping, now=NOW - 7200)  # 2 restarts before the exporter saw it
+    first, second = scrapes([0, 0, 0, 0, 10, 50, 300], [100])  # its runs are slow
+    state.record_scrape_success(first, duration=0.01, now=NOW - 90)
+    state.record_scrape_success(second, duration=0.02, now=NOW - 60)
+    for count, when in ((3, NOW - 50), (4, NOW - 40), (5, NOW - 30)):
+        member = Member(state=MemberState.RUNNING, uid="u1", restart_count=count)
+        store.upsert(replace(looping, member=member), now=when)
+    down = Member(
+        state=MemberState.RESTARTING,
+        uid="u1",
+        restart_count=5,
+        reason="CrashLoopBackOff",
+        last_exit="Error, exit code 2",
+    )
+    store.upsert(replace(looping, member=down), now=NOW - 20)
+    client = await aiohttp_client(daemon_app(store))
+    page = html.unescape(await (await client.get("/")).text())
+    assert "restarting</span> CrashLoopBackOff" in page
+    assert "5 restarts, 3 in the last 1h" in page
+    doc = await (await client.get("/api/targets")).json()
+    (only,) = doc["targets"]
+    assert only["verdict"] == "unreachable"
+    assert only["reason"].startswith("the etcd container is not running")
+    assert "restarting (CrashLoopBackOff): restarted 3 times in the last 1h" in only["reason"]
+    assert "(last exit: Error, exit code 2); WAL fsync p99 " in only["reason"]
+    assert only["reason"].endswith(" while running")
+    assert "etcdlatencymembercrashlooping" in only["remedy"]
+    assert only["member"]["state"] == "restarting"
+    assert only["member"]["wal_fsync_while_running"]["p99_seconds"] > 0.016
+    assert only["live"]["member_state"] == "restarting"
+    assert only["live"]["restarts_total"] == 5
+    assert only["live"]["scrape_up"] is False

@@ -193,7 +193,12 @@ def test_static_json_report(fleet: Fleet) -> None:
     assert got["drift"]["volume"]["mismatch"] is True
     assert "expected gardener.cloud-fast" in got["drift"]["reason"]
     assert got["chatty"]["logs"]["slow_requests"] > 0
-    assert got["dead"]["scrape"] == {"reachable": False, "error": "connect", "window_seconds": None}
+    assert got["dead"]["scrape"] == {
+        "source": "etcd",
+        "reachable": False,
+        "error": "connect",
+        "window_seconds": None,
+    }
     assert got["dead"]["logs"]["read"] is False
     assert doc["summary"]["by_verdict"] == {
         "slow-disk": 1,

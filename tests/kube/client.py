@@ -81,6 +81,7 @@ async def running_discovery(
     total_shards: int = 1,
     overrides: Mapping[str, str] | None = None,
     secret_refresh: float = 300.0,
+    secret_retry: float = 30.0,
 ) -> AsyncIterator[tuple[KubernetesDiscovery, Published]]:
     """A KubernetesDiscovery running in a task; cancelled on exit."""
     discovery = KubernetesDiscovery(
@@ -92,6 +93,7 @@ async def running_discovery(
         overrides=overrides or {},
         debounce=0.02,
         secret_refresh=secret_refresh,
+        secret_retry=secret_retry,
     )
     published = Published()
     task = asyncio.create_task(discovery.run(published))

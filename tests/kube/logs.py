@@ -2,7 +2,9 @@
 
 Timestamps are written like the kubelet's `timestamps=true` prefix (RFC3339Nano, fixed nine
 digits, `Z`). A restart starts a new instance and ends the follow streams of the old one, which
-stays readable with `previous=true`.
+stays readable with `previous=true`. Like the kubelet (one dead container kept per container
+name), only the running instance and the newest dead one are kept: the log of a run before that
+is gone (a stream already reading it still gets its lines, as from an open file).
 """
 
 from __future__ import annotations
@@ -63,12 +65,43 @@ class LogBook:
 
     def restart(self, key: LogKey) -> Instance:
         """End the running instance and start a new one."""
+        self.end(key)
+        return self.start(key)
+
+    def end(self, key: LogKey) -> Instance | None:
+        """The running instance exits (its follow streams end); returns it, if one ran."""
         insts = self.instances(key)
+        if not insts or not insts[-1].running:
+            return None
         insts[-1].running = False
         insts[-1].notify()
-        fresh = Instance()
-        insts.append(fresh)
-        return fresh
+        self._collect(key)
+        return insts[-1]
+
+    def start(self, key: LogKey, *, fresh: bool = False) -> Instance:
+        """A new instance starts (`fresh`: the first of a new pod, no instance before)."""
+        if fresh:
+            self._logs[key] = []
+        insts = self._logs.setdefault(key, [])
+        if insts and insts[-1].running:
+            raise RuntimeError(f"{key} already runs")
+        inst = Instance()
+        insts.append(inst)
+        self._collect(key)
+        return inst
+
+    def find(self, key: LogKey, container_id: str) -> Instance | None:
+        """The kept instance of a container ID, if any."""
+        for inst in self._logs.get(key, []):
+            if inst.container_id == container_id:
+                return inst
+        return None
+
+    def _collect(self, key: LogKey) -> None:
+        """Keep the running instance and the newest dead one (the kubelet's container GC)."""
+        insts = self._logs[key]
+        dead = [i for i in insts if not i.running]
+        self._logs[key] = [i for i in insts if i.running or i is (dead[-1] if dead else None)]
 
     def drop_pod(self, namespace: str, pod: str) -> None:
         """Forget the logs of a deleted pod; its streams end."""

@@ -1,14 +1,29 @@
-"""Schema-complete API objects shaped like a Gardener seed's etcd pods, volumes and classes.
+"""Schema-complete API objects shaped like a Gardener seed's etcd pods, volumes, classes, Etcd
+resources and Secrets, as Gardener, etcd-druid and etcd-wrapper make them.
 
 Every required field of the client's models is present, so `kubernetes.aio` deserialises them
-(tests/component/test_kube_emulator.py checks that).
+(tests/component/test_kube_emulator.py checks that). What a real seed has and these follow:
+
+- pods carry druid's labels and Gardener's (`app`, `role`, `gardener.cloud/role`,
+  `networking.gardener.cloud/to-*`); the etcd container runs etcd-wrapper's `start-etcd` with
+  `--etcd-server-name=<etcd>-local`; the data volume is `main-etcd` (etcd-main) or the Etcd's name
+  (etcd-events), claims `<volume>-<etcd>-<ordinal>`; Secret volumes `etcd-ca`, `etcd-server-tls`,
+  `etcd-client-tls` and `backup-restore-*` name the hash-suffixed Secrets.
+- Secrets of one namespace's etcd PKI (`EtcdSecrets`): `etcd-client-<8hex>` (kubernetes.io/tls,
+  only `tls.crt`/`tls.key`), `ca-etcd-bundle-<8hex>` (`bundle.crt`), `ca-etcd-<8hex>` (`ca.crt`
+  AND `ca.key`: the CA's private key, which nothing may read), `etcd-server-cr-<8hex>`; all
+  immutable, renamed on rotation.
+- the `Etcd` names them in `spec.etcd.clientUrlTls`, with `clientPort`, `volumeClaimTemplate`,
+  `metrics` and `storageClass` absent, `""` or a class name.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 JSON = dict[str, Any]
@@ -42,6 +57,77 @@ def druid_labels(etcd: str) -> dict[str, str]:
     }
 
 
+def etcd_role(etcd: str) -> str:
+    """Gardener's `role` label: `main` for etcd-main, `events` for etcd-events."""
+    return etcd.rsplit("-", 1)[-1]
+
+
+def gardener_labels(etcd: str) -> dict[str, str]:
+    """The Etcd's `spec.labels` as Gardener writes them (pods get these and druid's)."""
+    allowed = "allowed"
+    return {
+        "app": "etcd-statefulset",
+        "role": etcd_role(etcd),
+        "gardener.cloud/role": "controlplane",
+        "networking.gardener.cloud/to-dns": allowed,
+        "networking.gardener.cloud/to-public-networks": allowed,
+        "networking.gardener.cloud/to-private-networks": allowed,
+        "networking.gardener.cloud/to-runtime-apiserver": allowed,
+    }
+
+
+def pod_labels(etcd: str, pod: str | None = None) -> dict[str, str]:
+    """Labels of a real seed's etcd pod: Gardener's, druid's and the StatefulSet controller's."""
+    pod = pod or f"{etcd}-0"
+    return {
+        **gardener_labels(etcd),
+        **druid_labels(etcd),
+        "apps.kubernetes.io/pod-index": pod.rsplit("-", 1)[-1],
+        "controller-revision-hash": f"{etcd}-7d9f8b6c5d",
+        "statefulset.kubernetes.io/pod-name": pod,
+    }
+
+
+def data_volume(etcd: str) -> str:
+    """Gardener's volumeClaimTemplate: `main-etcd` for etcd-main, else the Etcd's name."""
+    return "main-etcd" if etcd == "etcd-main" else etcd
+
+
+def claim_name(etcd: str, ordinal: int = 0) -> str:
+    """The StatefulSet's claim: `<volumeClaimTemplate>-<etcd>-<ordinal>`."""
+    return f"{data_volume(etcd)}-{etcd}-{ordinal}"
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdSecrets:
+    """The Secret names of one namespace's etcd PKI (Gardener's secrets manager hashes them)."""
+
+    client: str  # etcd-client-<8hex>: tls.crt, tls.key
+    ca_bundle: str  # ca-etcd-bundle-<8hex>: bundle.crt
+    ca: str  # ca-etcd-<8hex>: ca.crt, ca.key (never to be read)
+    server: str  # etcd-server-cr-<8hex>: tls.crt, tls.key
+    backup: str = "etcd-backup"  # the backup bucket's credentials (never to be read)
+
+    def all(self) -> tuple[str, ...]:
+        """Every name."""
+        return (self.client, self.ca_bundle, self.ca, self.server, self.backup)
+
+
+def secret_hash(*parts: object) -> str:
+    """8 hex digits, stable for the same parts (like the secrets manager's name suffix)."""
+    return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:8]
+
+
+def etcd_secret_names(namespace: str, generation: int = 0) -> EtcdSecrets:
+    """The names of a namespace's etcd Secrets; a new `generation` is a rotation's new names."""
+    return EtcdSecrets(
+        client=f"etcd-client-{secret_hash(namespace, 'client', generation)}",
+        ca_bundle=f"ca-etcd-bundle-{secret_hash(namespace, 'bundle', generation)}",
+        ca=f"ca-etcd-{secret_hash(namespace, 'ca', generation)}",
+        server=f"etcd-server-cr-{secret_hash(namespace, 'server', generation)}",
+    )
+
+
 def container_status(name: str, *, image: str, ready: bool, restarts: int = 0) -> JSON:
     """A running container's status."""
     return {
@@ -57,6 +143,24 @@ def container_status(name: str, *, image: str, ready: bool, restarts: int = 0) -
     }
 
 
+def secret_volume(name: str, secret_name: str) -> JSON:
+    """A pod volume of a Secret, as druid mounts them (mode 0640)."""
+    return {"name": name, "secret": {"secretName": secret_name, "defaultMode": 0o640}}
+
+
+def etcd_args(etcd: str, *, ca_key: str = "bundle.crt") -> list[str]:
+    """etcd-wrapper's arguments as druid writes them (TLS on)."""
+    return [
+        "start-etcd",
+        f"--backup-restore-host-port={etcd}-local:8080",
+        f"--etcd-server-name={etcd}-local",
+        "--backup-restore-tls-enabled=true",
+        f"--backup-restore-ca-cert-bundle-path=/var/etcdbr/ssl/ca/{ca_key}",
+        "--etcd-client-cert-path=/var/etcd/ssl/client/tls.crt",
+        "--etcd-client-key-path=/var/etcd/ssl/client/tls.key",
+    ]
+
+
 def etcd_pod(
     *,
     namespace: str,
@@ -67,23 +171,41 @@ def etcd_pod(
     labels: dict[str, str] | None = None,
     ready: bool = True,
     data_dir: str = "/var/etcd/data",
+    secrets: EtcdSecrets | None = None,
+    client_port: int = 2379,
 ) -> JSON:
-    """A druid-style etcd pod: containers etcd + backup-restore, the PVC mounted at the data dir."""
+    """A druid-style etcd pod: containers etcd + backup-restore, the PVC mounted at the data dir,
+    the TLS Secrets of `secrets` (default: the namespace's generation 0) as volumes."""
+    names = secrets or etcd_secret_names(namespace)
+    volume = data_volume(etcd)
     etcd_container = {
         "name": "etcd",
         "image": ETCD_IMAGE,
-        "args": ["start-etcd", f"--backup-restore-host-port={etcd}-local:8080"],
-        "ports": [{"containerPort": 2379, "name": "client", "protocol": "TCP"}],
+        "args": etcd_args(etcd),
+        "ports": [
+            {"containerPort": client_port, "name": "client", "protocol": "TCP"},
+            {"containerPort": 2380, "name": "server", "protocol": "TCP"},
+        ],
         "volumeMounts": [
-            {"name": etcd, "mountPath": data_dir},
+            {"name": volume, "mountPath": data_dir},
             {"name": "etcd-config-file", "mountPath": "/var/etcd/config/"},
+            {"name": "etcd-ca", "mountPath": "/var/etcd/ssl/ca"},
+            {"name": "etcd-server-tls", "mountPath": "/var/etcd/ssl/server"},
+            {"name": "etcd-client-tls", "mountPath": "/var/etcd/ssl/client"},
+            {"name": "backup-restore-ca", "mountPath": "/var/etcdbr/ssl/ca"},
         ],
     }
     backup = {
         "name": "backup-restore",
         "image": BACKUP_IMAGE,
-        "args": ["server", f"--data-dir={data_dir}/new.etcd"],
-        "volumeMounts": [{"name": etcd, "mountPath": data_dir}],
+        "args": ["server", f"--data-dir={data_dir}/new.etcd", "--insecure-transport=false"],
+        "volumeMounts": [
+            {"name": volume, "mountPath": data_dir},
+            {"name": "backup-restore-ca", "mountPath": "/var/etcdbr/ssl/ca"},
+            {"name": "backup-restore-server-tls", "mountPath": "/var/etcdbr/ssl/server"},
+            {"name": "backup-restore-client-tls", "mountPath": "/var/etcdbr/ssl/client"},
+            {"name": "etcd-backup-secret", "mountPath": "/var/etcd-backup/"},
+        ],
     }
     owner = {
         "apiVersion": "apps/v1",
@@ -99,14 +221,21 @@ def etcd_pod(
         "metadata": meta(
             name,
             namespace,
-            labels=labels if labels is not None else druid_labels(etcd),
+            labels=labels if labels is not None else pod_labels(etcd, name),
             ownerReferences=[owner],
         ),
         "spec": {
             "containers": [etcd_container, backup],
             "volumes": [
-                {"name": etcd, "persistentVolumeClaim": {"claimName": claim}},
+                {"name": volume, "persistentVolumeClaim": {"claimName": claim}},
                 {"name": "etcd-config-file", "configMap": {"name": f"{etcd}-config"}},
+                secret_volume("etcd-ca", names.ca_bundle),
+                secret_volume("etcd-server-tls", names.server),
+                secret_volume("etcd-client-tls", names.client),
+                secret_volume("backup-restore-ca", names.ca_bundle),
+                secret_volume("backup-restore-server-tls", names.server),
+                secret_volume("backup-restore-client-tls", names.client),
+                secret_volume("etcd-backup-secret", names.backup),
             ],
             "nodeName": "node-1",
             "restartPolicy": "Always",
@@ -193,27 +322,134 @@ def storage_class(
     }
 
 
-def secret(*, namespace: str, name: str, data: dict[str, str]) -> JSON:
-    """An Opaque secret; values are given as text and stored base64-encoded."""
+def secret(
+    *,
+    namespace: str,
+    name: str,
+    data: dict[str, str],
+    type_: str = "Opaque",
+    immutable: bool | None = None,
+    labels: dict[str, str] | None = None,
+) -> JSON:
+    """A Secret; values are given as text and stored base64-encoded."""
     encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-    return {
+    out: JSON = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": meta(name, namespace),
-        "type": "Opaque",
+        "metadata": meta(name, namespace, labels=labels),
+        "type": type_,
         "data": encoded,
+    }
+    if immutable is not None:
+        out["immutable"] = immutable
+    return out
+
+
+def _managed(config_name: str, **more: str) -> dict[str, str]:
+    """Labels of the secrets manager on the Secrets it generates."""
+    return {
+        "managed-by": "secrets-manager",
+        "manager-identity": "gardenlet",
+        "name": config_name,
+        "persist": "true",
+        **more,
     }
 
 
-def etcd_resource(*, namespace: str, name: str, storage_class: str | None) -> JSON:
-    """A druid.gardener.cloud/v1alpha1 Etcd."""
-    spec: JSON = {"replicas": 1, "storageCapacity": "25Gi", "labels": druid_labels(name)}
+def tls_secret(
+    *, namespace: str, name: str, cert_pem: str, key_pem: str, config_name: str = "etcd-client"
+) -> JSON:
+    """A certificate as Gardener publishes it: kubernetes.io/tls with only tls.crt and tls.key
+    (SkipPublishingCACertificate), immutable."""
+    return secret(
+        namespace=namespace,
+        name=name,
+        data={"tls.crt": cert_pem, "tls.key": key_pem},
+        type_="kubernetes.io/tls",
+        immutable=True,
+        labels=_managed(config_name),
+    )
+
+
+def bundle_secret(*, namespace: str, name: str, bundle_pem: str) -> JSON:
+    """`ca-etcd-bundle-<hash>`: the CA certificates in use, concatenated, key bundle.crt."""
+    return secret(
+        namespace=namespace,
+        name=name,
+        data={"bundle.crt": bundle_pem},
+        immutable=True,
+        labels=_managed("ca-etcd-bundle", **{"bundle-for": "ca-etcd"}),
+    )
+
+
+def ca_secret(*, namespace: str, name: str, cert_pem: str, key_pem: str) -> JSON:
+    """`ca-etcd-<hash>`: the CA itself, WITH its private key (ca.key) — never to be read."""
+    return secret(
+        namespace=namespace,
+        name=name,
+        data={"ca.crt": cert_pem, "ca.key": key_pem},
+        immutable=True,
+        labels=_managed("ca-etcd"),
+    )
+
+
+def etcd_resource(
+    *,
+    namespace: str,
+    name: str,
+    storage_class: str | None,
+    secrets: EtcdSecrets | None = None,
+    client_port: int = 2379,
+    ca_key: str | None = "bundle.crt",
+    replicas: int = 1,
+) -> JSON:
+    """A druid.gardener.cloud/v1alpha1 Etcd as Gardener writes it; `storage_class=None` leaves
+    spec.storageClass absent (the webhook never ran), `""` means the default class; `ca_key=None`
+    leaves tlsCASecretRef.dataKey unset (druid's default ca.crt)."""
+    names = secrets or etcd_secret_names(namespace)
+    ca_ref: JSON = {"name": names.ca_bundle, "namespace": namespace}
+    if ca_key is not None:
+        ca_ref["dataKey"] = ca_key
+    client_tls: JSON = {
+        "tlsCASecretRef": ca_ref,
+        "serverTLSSecretRef": {"name": names.server, "namespace": namespace},
+        "clientTLSSecretRef": {"name": names.client, "namespace": namespace},
+    }
+    role = etcd_role(name)
+    spec: JSON = {
+        "replicas": replicas,
+        "labels": {**gardener_labels(name)},
+        "selector": {"matchLabels": {"app": "etcd-statefulset", "role": role}},
+        "etcd": {
+            "clientUrlTls": client_tls,
+            "serverPort": 2380,
+            "clientPort": client_port,
+            "metrics": "extensive" if role == "main" else "basic",
+            "quota": "8Gi",
+        },
+        "backup": {"port": 8080, "tls": dict(client_tls)},
+        "storageCapacity": "25Gi",
+        "volumeClaimTemplate": data_volume(name),
+    }
     if storage_class is not None:
         spec["storageClass"] = storage_class
     return {
         "apiVersion": "druid.gardener.cloud/v1alpha1",
         "kind": "Etcd",
-        "metadata": meta(name, namespace),
+        "metadata": meta(
+            name, namespace, labels={"role": role, "gardener.cloud/role": "controlplane"}
+        ),
         "spec": spec,
         "status": {"ready": True},
+    }
+
+
+def namespace_object(name: str) -> JSON:
+    """An active Namespace (created by the emulator for every namespace that holds objects)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": meta(name, labels={"kubernetes.io/metadata.name": name}),
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
     }

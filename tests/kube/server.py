@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import random
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ class KindInfo:
 
 
 KINDS: dict[str, KindInfo] = {
+    "namespaces": KindInfo("Namespace", "v1", False),
     "pods": KindInfo("Pod", "v1", True),
     "persistentvolumeclaims": KindInfo("PersistentVolumeClaim", "v1", True),
     "persistentvolumes": KindInfo("PersistentVolume", "v1", False),
@@ -117,7 +120,11 @@ class KubeEmulator:
         self.cuts: Counter[str] = Counter()  # how follow streams were cut: mid_line, between_lines
         self._watches: set[asyncio.Event] = set()
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
         self.port = 0
+        self.offline = False  # the API is unreachable: no connection is accepted or served
+        # called with (namespace, pod, previous) when a log request starts streaming
+        self.on_log_request: Callable[[str, str, bool], None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -129,12 +136,29 @@ class KubeEmulator:
             app, handle_signals=False, shutdown_timeout=0.5, access_log=None
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
+        site = self._site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self.host = host
+
+    async def go_offline(self) -> None:
+        """The API becomes unreachable: connections are refused, open ones are cut."""
+        self.offline = True
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        for stream in list(self.streams):
+            stream.cut(abrupt=True)
+        self.close_watches()
+
+    async def go_online(self) -> None:
+        """The API answers again on the same address."""
+        assert self._runner is not None
+        self.offline = False
+        self._site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        await self._site.start()
 
     async def stop(self) -> None:
         """End every stream and stop serving."""
@@ -166,7 +190,14 @@ class KubeEmulator:
 
     # -- test hooks ---------------------------------------------------------------------------
     def add(self, resource: str, obj: JSON) -> JSON:
-        """Create or replace an object."""
+        """Create or replace an object (and its namespace, when that does not exist yet)."""
+        namespace = obj["metadata"].get("namespace")
+        if (
+            namespace
+            and KINDS[resource].namespaced
+            and not self.store.get("namespaces", ("", namespace))
+        ):
+            self.store.put("namespaces", objects.namespace_object(namespace))
         return self.store.put(resource, obj)
 
     def append_log(
@@ -176,24 +207,133 @@ class KubeEmulator:
         return [self.logs.append((namespace, pod, container), line) for line in lines]
 
     def restart_container(self, namespace: str, pod: str, *, container: str = "etcd") -> None:
-        """The container exits and starts again: restartCount+1, a new log instance."""
-        inst = self.logs.restart((namespace, pod, container))
+        """The container exits and starts again at once (one pod update): restartCount+1, a new
+        log instance, the old one readable with `previous=true`."""
+        exited = self._exit(namespace, pod, container, reason="Error", code=2, back_off=False)
+        started = self._start(namespace, pod, container, ready=None, pod_ip=None)
 
-        def bump(obj: JSON) -> None:
-            for st in obj["status"]["containerStatuses"]:
-                if st["name"] == container:
-                    st["restartCount"] += 1
-                    st["lastState"] = {
-                        "terminated": {
-                            "exitCode": 2,
-                            "reason": "Error",
-                            "containerID": st["containerID"],
-                        }
-                    }
-                    st["containerID"] = inst.container_id
-                    st["state"] = {"running": {"startedAt": objects.rfc3339()}}
+        def both(obj: JSON) -> None:
+            exited(obj)
+            started(obj)
 
-        self.store.modify("pods", (namespace, pod), bump)
+        self.store.modify("pods", (namespace, pod), both)
+
+    def crash_container(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str = "etcd",
+        reason: str = "Error",
+        exit_code: int = 2,
+        back_off: bool = True,
+    ) -> None:
+        """The running container exits: its follow streams end, its log becomes the one
+        `previous=true` reads; with `back_off` the kubelet waits (CrashLoopBackOff), else the
+        status shows it terminated until `start_container`."""
+        exited = self._exit(
+            namespace, pod, container, reason=reason, code=exit_code, back_off=back_off
+        )
+        self.store.modify("pods", (namespace, pod), exited)
+
+    def start_container(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str = "etcd",
+        ready: bool | None = False,
+        pod_ip: str | None = None,
+    ) -> None:
+        """The kubelet starts the container (again): a new container ID and log instance,
+        restartCount+1 after an earlier run, the pod Running (with `pod_ip` when given);
+        `ready` None leaves readiness as it was."""
+        started = self._start(namespace, pod, container, ready=ready, pod_ip=pod_ip)
+        self.store.modify("pods", (namespace, pod), started)
+
+    def _exit(
+        self, namespace: str, pod: str, container: str, *, reason: str, code: int, back_off: bool
+    ) -> Callable[[JSON], None]:
+        inst = self.logs.end((namespace, pod, container))
+        now = objects.rfc3339()
+
+        def exited(obj: JSON) -> None:
+            st = _status_of(obj, container)
+            started = (st.get("state") or {}).get("running", {}).get("startedAt", now)
+            cid = st.get("containerID") or ""
+            if inst is not None:
+                inst.container_id = cid or inst.container_id  # the status names this run
+            terminated = {
+                "exitCode": code,
+                "reason": reason,
+                "startedAt": started,
+                "finishedAt": now,
+                "containerID": cid,
+            }
+            st["ready"], st["started"] = False, False
+            if back_off:
+                st["lastState"] = {"terminated": terminated}
+                message = f"back-off 10s restarting failed container={container} pod={pod}"
+                st["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
+            else:
+                st["state"] = {"terminated": terminated}
+            _set_ready(obj)
+
+        return exited
+
+    def _start(
+        self, namespace: str, pod: str, container: str, *, ready: bool | None, pod_ip: str | None
+    ) -> Callable[[JSON], None]:
+        current = self.store.get("pods", (namespace, pod))
+        assert current is not None, pod
+        ran = bool(_status_of(current, container).get("containerID"))
+        inst = self.logs.start((namespace, pod, container), fresh=not ran)
+
+        def started(obj: JSON) -> None:
+            st = _status_of(obj, container)
+            state = st.get("state") or {}
+            if "terminated" in state:
+                st["lastState"] = {"terminated": state["terminated"]}
+            if ran:
+                st["restartCount"] = int(st.get("restartCount") or 0) + 1
+            st["containerID"] = inst.container_id
+            st["state"] = {"running": {"startedAt": objects.rfc3339()}}
+            st["started"] = True
+            if ready is not None:
+                st["ready"] = ready
+            obj["status"]["phase"] = "Running"
+            ip = pod_ip or obj["status"].get("podIP")
+            if ip:
+                obj["status"]["podIP"], obj["status"]["podIPs"] = ip, [{"ip": ip}]
+            _set_ready(obj)
+
+        return started
+
+    def recreate_pod(self, namespace: str, pod: str) -> JSON:
+        """Delete a pod and create it again under the same name, as a StatefulSet does: a new
+        uid, Pending, no IP, the etcd container not started (`start_container` starts it)."""
+        old = self.store.get("pods", (namespace, pod))
+        assert old is not None, pod
+        self.delete_pod(namespace, pod)
+        fresh = copy.deepcopy(old)
+        fresh["metadata"]["uid"] = str(uuid.uuid4())
+        fresh["metadata"]["creationTimestamp"] = objects.rfc3339()
+        fresh["metadata"].pop("deletionTimestamp", None)
+        status = fresh["status"]
+        status["phase"] = "Pending"
+        for gone in ("podIP", "podIPs"):
+            status.pop(gone, None)
+        for st in status.get("containerStatuses") or []:
+            st.update(
+                containerID="",
+                ready=False,
+                started=False,
+                restartCount=0,
+                lastState={},
+                state={"waiting": {"reason": "ContainerCreating"}},
+            )
+        _set_ready(fresh)
+        return self.add("pods", fresh)
 
     def set_ready(self, namespace: str, pod: str, ready: bool, *, phase: str = "Running") -> None:
         """Change the etcd container's readiness and the pod phase."""
@@ -212,7 +352,15 @@ class KubeEmulator:
         self.logs.drop_pod(namespace, pod)
 
     def delete_namespace(self, namespace: str) -> None:
-        """Delete everything in a namespace (a deleted shoot)."""
+        """Delete everything in a namespace (a deleted shoot): the namespace turns Terminating,
+        its objects go, then the namespace itself."""
+        if self.store.get("namespaces", ("", namespace)) is not None:
+
+            def terminating(obj: JSON) -> None:
+                obj["metadata"]["deletionTimestamp"] = objects.rfc3339()
+                obj["status"] = {"phase": "Terminating"}
+
+            self.store.modify("namespaces", ("", namespace), terminating)
         pods = [o["metadata"]["name"] for o in self.store.items("pods", namespace)]
         for resource, info in KINDS.items():
             if info.namespaced:
@@ -220,6 +368,7 @@ class KubeEmulator:
                     self.store.delete(resource, (namespace, obj["metadata"]["name"]))
         for pod in pods:
             self.logs.drop_pod(namespace, pod)
+        self.store.delete("namespaces", ("", namespace))
 
     def cut_streams(self, *, fraction: float = 1.0) -> int:
         """Cut follow streams (mid-line where data is pending); returns how many."""
@@ -256,6 +405,16 @@ class KubeEmulator:
             and all(q.get(k, "").lower() == v for k, v in query.items())
         )
 
+    def secret_requests(self) -> list[tuple[str, str, str]]:
+        """Every request for Secrets as (verb, namespace, name): `get` with a name, or `list` /
+        `watch` (name "") — tests assert that only referenced names were ever asked for."""
+        out = []
+        for path, verb, _q in self.requests:
+            route = parse_path([p for p in path.split("/") if p])
+            if route is not None and route.resource == "secrets":
+                out.append((verb, route.namespace or "", route.name or ""))
+        return out
+
     # -- HTTP ---------------------------------------------------------------------------------
     def _forbidden(self, verb: str, resource: str, namespace: str | None) -> bool:
         return any(
@@ -263,6 +422,10 @@ class KubeEmulator:
         )
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if self.offline:  # a connection kept alive from before: cut it, like a dead server
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503)  # never sent: the connection is gone
         if request.headers.get("Authorization", "") != f"Bearer {self.token}":
             return status(401, "Unauthorized", "Unauthorized")
         route = parse_path([p for p in request.path.split("/") if p])
@@ -360,6 +523,21 @@ class KubeEmulator:
         else:
             return status(404, "NotFound", f"no hook {action}")
         return web.json_response({"result": result})
+
+
+def _status_of(pod: JSON, container: str) -> JSON:
+    for st in pod["status"]["containerStatuses"]:
+        if st["name"] == container:
+            return st  # type: ignore[no-any-return]
+    raise KeyError(container)
+
+
+def _set_ready(pod: JSON) -> None:
+    """The pod's Ready and ContainersReady conditions from its containers' readiness."""
+    ready = all(st.get("ready") for st in pod["status"].get("containerStatuses") or [])
+    for cond in pod["status"].get("conditions") or []:
+        if cond.get("type") in ("Ready", "ContainersReady"):
+            cond["status"] = "True" if ready else "False"
 
 
 async def _main() -> None:  # pragma: no cover - benchmark entry point

@@ -69,6 +69,10 @@ def _bad_request(message: str, code: int = 400) -> web.Response:
 
 
 def _pick_instance(emu: KubeEmulator, ns: str, name: str, q: Any) -> Instance | web.Response:
+    """The instance the kubelet serves, chosen from the pod's container status like the kubelet
+    (`validateContainerLogStatus`): `previous` → lastState.terminated's container; otherwise
+    the running one, a terminated one, or while waiting lastState.terminated's; 400 when there
+    is none (`waiting to start`) or its log is gone."""
     pod = emu.store.get("pods", (ns, name))
     if pod is None:
         return _bad_request(f'pods "{name}" not found', 404)
@@ -80,14 +84,33 @@ def _pick_instance(emu: KubeEmulator, ns: str, name: str, q: Any) -> Instance | 
         )
     if container not in names:
         return _bad_request(f"container {container} is not valid for pod {name}")
-    insts = emu.logs.instances((ns, name, container))
-    if q.get("previous", "").lower() in ("true", "1"):
-        if len(insts) < 2:
+    key = (ns, name, container)
+    st = next(
+        (s for s in pod["status"].get("containerStatuses") or [] if s["name"] == container), {}
+    )
+    state, last = st.get("state") or {}, (st.get("lastState") or {}).get("terminated") or {}
+    previous = q.get("previous", "").lower() in ("true", "1")
+    if previous:
+        wanted = last.get("containerID") or ""
+        if not wanted:
             return _bad_request(
                 f'previous terminated container "{container}" in pod "{name}" not found'
             )
-        return insts[-2]
-    return insts[-1]
+    elif "running" in state:
+        return emu.logs.instances(key)[-1]
+    elif "terminated" in state:
+        wanted = state["terminated"].get("containerID") or last.get("containerID") or ""
+    elif last.get("containerID"):
+        wanted = last["containerID"]
+    else:
+        reason = (state.get("waiting") or {}).get("reason", "ContainerCreating")
+        waiting = f'container "{container}" in pod "{name}" is waiting to start: {reason}'
+        return _bad_request(waiting)
+    inst = emu.logs.find(key, wanted)
+    if inst is None:
+        what = "previous terminated container" if previous else "container"
+        return _bad_request(f'{what} "{container}" in pod "{name}" not found')
+    return inst
 
 
 async def serve_log(
@@ -107,6 +130,8 @@ async def serve_log(
     await resp.prepare(request)
     stream = LogStream(namespace=ns, pod=name, inst=inst)
     emu.streams.add(stream)
+    if emu.on_log_request is not None:
+        emu.on_log_request(ns, name, q.get("previous", "").lower() in ("true", "1"))
     try:
         start = _start_index(inst, floor, q.get("tailLines"))
         limit = int(q["limitBytes"]) if "limitBytes" in q else None

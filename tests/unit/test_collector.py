@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ from exporter.model import (
     EventKind,
     FileLogSpec,
     Identity,
+    Member,
+    MemberState,
     Operation,
     RelayedFamily,
     Sample,
@@ -54,6 +57,7 @@ ALPHA = Target(
         disk_type="pd-standard",
         disk_class="hdd",
         expected_storage_class="gardener.cloud-fast",
+        expected_from="config",
     ),
     scrape=ScrapeSpec(url="https://etcd-main-0.etcd-main-peer:2379/metrics"),
     log=FileLogSpec(path="/var/log/pods/etcd-main-0/etcd/0.log"),
@@ -69,8 +73,16 @@ BETA = Target(
         disk_type="pd-ssd",
         disk_class="ssd",
         expected_storage_class="gardener.cloud-fast",
+        expected_from="etcd",
     ),
     scrape=ScrapeSpec(url="https://etcd-events-0.etcd-events-peer:2379/metrics"),
+)
+BETA_CRASHED = Member(
+    state=MemberState.RESTARTING,
+    uid="0c8f2c5e-beta",
+    restart_count=3,
+    reason="CrashLoopBackOff",
+    last_exit="Error, exit code 2",
 )
 HOST = Target(
     key="static/etcd-a",
@@ -110,9 +122,11 @@ def fixed_store() -> Store:
     beta = store.upsert(BETA)
     beta.record_scrape_success(extract_families(PAYLOADS["3.5"]), duration=0.02, now=NOW - 60)
     beta.record_scrape_error("timeout", duration=10.0)
+    store.upsert(replace(BETA, member=BETA_CRASHED), now=NOW)  # its container exited
     host = store.upsert(HOST)
     host.record_scrape_success(extract_families(PAYLOADS["3.4"]), duration=0.004, now=NOW)
     store.kubernetes_api_errors[("pods", "watch", "403")] += 2
+    store.tls_secret_errors["not_found"] += 1
     return store
 
 
@@ -292,3 +306,36 @@ def test_label_cache_follows_relabelled_targets() -> None:
 @given(st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(2**60), 2**60))
 def test_go_float_equals_prometheus_client(value: float) -> None:
     assert go_float(value) == floatToGoString(value)
+
+
+def test_member_state_and_restarts() -> None:
+    got = samples_by_name(fixed_store())
+    states = {
+        (lab["shoot"] or lab["pod"], lab["state"]): v for lab, v in got["etcd_latency_member_state"]
+    }
+    assert states[("beta", "restarting")] == 1.0
+    assert states[("beta", "running")] == 0.0
+    assert states[("alpha", "running")] == 1.0  # static targets always run
+    assert states[("etcd-a", "gone")] == 0.0
+    assert len(states) == 3 * 4
+    restarts = got["etcd_latency_member_restarts_total"]
+    assert [(lab["shoot"], v) for lab, v in restarts] == [("beta", 3.0)]  # members only
+
+
+def test_relayed_families_stay_through_a_failed_scrape_and_a_crash() -> None:
+    got = samples_by_name(fixed_store())
+    beta_up = [v for lab, v in got["etcd_latency_target_up"] if lab["shoot"] == "beta"]
+    assert beta_up == [0.0]
+    wal = got["etcd_latency_disk_wal_fsync_duration_seconds_count"]
+    assert [lab["pod"] for lab, _ in wal if lab["shoot"] == "beta"] == ["etcd-events-0"]
+
+
+def test_a_member_that_never_ran_is_down_before_any_scrape() -> None:
+    store = Store()
+    pending = Member(state=MemberState.PENDING, uid="u", reason="ContainerCreating")
+    store.upsert(replace(BETA, scrape=None, member=pending))
+    got = samples_by_name(store)
+    assert [v for _, v in got["etcd_latency_target_up"]] == [0.0]
+    assert {lab["reason"] for lab, _ in got["etcd_latency_exporter_scrape_errors_total"]} == set(
+        SCRAPE_ERROR_REASONS
+    )

@@ -139,6 +139,7 @@ def test_json_matches_the_schema_and_the_table() -> None:
     assert first["volume"]["mismatch"] is True
     assert first["logs"]["top_operation"] == "range"
     assert doc["etcds"][2]["scrape"] == {
+        "source": None,  # these targets have no scrape spec
         "reachable": False,
         "error": "connect",
         "window_seconds": None,

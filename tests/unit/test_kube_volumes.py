@@ -89,17 +89,63 @@ def test_deleted_class_uses_the_pv_driver() -> None:
     )
 
 
-def test_expected_class_from_etcd_resource_then_settings() -> None:
-    etcds = {f"{NS}/etcd-main": EtcdInfo(NS, "etcd-main", "gardener.cloud-fast")}
-    r = resolver(claim("c", "standard"), etcds=etcds, expected={"etcd-events": "premium"})
+def _intent(storage_class: str | None, *, etcd: bool = True, pvc: str | None = "standard",
+            expected: dict[str, str] | None = None) -> tuple[str, str, bool | None]:  # fmt: skip
+    etcds = {f"{NS}/etcd-main": EtcdInfo(NS, "etcd-main", storage_class)} if etcd else {}
+    r = resolver(claim("c", pvc), etcds=etcds, expected=expected)
     vol = r.resolve(namespace=NS, claim="c", etcd="etcd-main")
-    assert (vol.expected_storage_class, vol.mismatch) == ("gardener.cloud-fast", True)
-    vol = r.resolve(namespace=NS, claim="c", etcd="etcd-events")
-    assert (vol.expected_storage_class, vol.mismatch) == ("premium", True)
-    # An Etcd resource naming no class defers to the settings.
+    return vol.expected_storage_class, vol.expected_from, vol.mismatch
+
+
+FAST_MAIN = {"etcd-main": "gardener.cloud-fast"}
+
+
+@pytest.mark.parametrize(
+    ("storage_class", "etcd", "pvc", "expected", "want"),
+    [
+        # a named class: the Etcd resource's, whatever is configured
+        ("gardener.cloud-fast", True, "standard", FAST_MAIN, ("gardener.cloud-fast", "etcd", True)),
+        ("standard", True, "standard", FAST_MAIN, ("standard", "etcd", False)),
+        # "": the cluster's default class (standard here) is intended, the config does not apply
+        ("", True, "standard", FAST_MAIN, ("standard", "default-class", False)),
+        ("", True, None, None, ("standard", "default-class", False)),  # claim without class
+        ("", True, "gardener.cloud-fast", None, ("standard", "default-class", True)),
+        # absent (the webhook never ran): the configured expectation — the incident
+        (None, True, "standard", FAST_MAIN, ("gardener.cloud-fast", "config", True)),
+        (None, True, None, FAST_MAIN, ("gardener.cloud-fast", "config", True)),
+        # no Etcd resource at all: the same
+        (None, False, "gardener.cloud-fast", FAST_MAIN, ("gardener.cloud-fast", "config", False)),
+        # nothing declared, nothing configured: no expectation, no mismatch series
+        (None, True, "standard", None, ("", "", None)),
+        (None, False, "standard", {"etcd-events": "standard"}, ("", "", None)),
+    ],
+)
+def test_expected_class_keeps_absent_and_empty_apart(
+    storage_class: str | None,
+    etcd: bool,
+    pvc: str | None,
+    expected: dict[str, str] | None,
+    want: tuple[str, str, bool | None],
+) -> None:
+    assert _intent(storage_class, etcd=etcd, pvc=pvc, expected=expected) == want
+
+
+def test_empty_class_without_a_default_class_expects_nothing() -> None:
     etcds = {f"{NS}/etcd-main": EtcdInfo(NS, "etcd-main", "")}
-    r = resolver(claim("c", "standard"), etcds=etcds, expected={"etcd-main": "standard"})
-    assert r.resolve(namespace=NS, claim="c", etcd="etcd-main").mismatch is False
+    classes = {k: ClassInfo(v.name, v.provisioner, v.parameters, False) for k, v in CLASSES.items()}
+    r = resolver(claim("c", "standard"), classes=classes, etcds=etcds)
+    vol = r.resolve(namespace=NS, claim="c", etcd="etcd-main")
+    assert (vol.expected_storage_class, vol.expected_from, vol.mismatch) == (
+        "", "default-class", None,
+    )  # fmt: skip
+
+
+def test_missing_claim_keeps_the_expectation() -> None:
+    etcds = {f"{NS}/etcd-main": EtcdInfo(NS, "etcd-main", "gardener.cloud-fast")}
+    vol = resolver({}, etcds=etcds).resolve(namespace=NS, claim="x", etcd="etcd-main")
+    assert (vol.pvc, vol.expected_storage_class, vol.expected_from) == (
+        "x", "gardener.cloud-fast", "etcd",
+    )  # fmt: skip
 
 
 def test_missing_claim_keeps_its_name() -> None:
@@ -127,9 +173,16 @@ def test_trims_read_emulator_objects() -> None:
         objects.storage_class(name="s", provisioner="p", parameters={"type": "x"}, default=True)
     )
     assert sc == ClassInfo("s", "p", (("type", "x"),), True)
+    names = objects.etcd_secret_names(NS)
     assert trim_etcd(
         objects.etcd_resource(namespace=NS, name="etcd-main", storage_class=None)
-    ) == EtcdInfo(NS, "etcd-main", "")
+    ) == EtcdInfo(NS, "etcd-main", None, 2379, names.client, names.ca_bundle, "bundle.crt")
+    events = objects.etcd_resource(
+        namespace=NS, name="etcd-events", storage_class="", client_port=2382, ca_key=None
+    )
+    assert trim_etcd(events) == EtcdInfo(
+        NS, "etcd-events", "", 2382, names.client, names.ca_bundle, "ca.crt"
+    )
     assert trim_claim({}) == ClaimInfo("", "", None, "")
 
 
@@ -151,6 +204,8 @@ def test_pod_info_reads_druid_pod() -> None:
         "10.0.0.1", "Running", True, True, 0,
     )  # fmt: skip
     assert info.claim == "data-claim"
+    names = objects.etcd_secret_names(NS)
+    assert (info.client_tls_secret, info.ca_secret) == (names.client, names.ca_bundle)
     assert ("StatefulSet", "etcd-main") in info.owners
     assert pod_info(_pod(ready=False), container="etcd").ready is False
     assert pod_info(_pod(), container="nope").has_container is False
@@ -159,6 +214,28 @@ def test_pod_info_reads_druid_pod() -> None:
 def test_pod_info_survives_garbage() -> None:
     info = pod_info({"metadata": "x", "spec": [], "status": None}, container="etcd")
     assert (info.name, info.claim, info.running) == ("", "", False)
+    volumes = [
+        {"name": "etcd-client-tls", "secret": {"secretName": 7}},
+        {"name": "etcd-ca", "configMap": {"name": "x"}},
+        "junk",
+    ]
+    odd = {"spec": {"volumes": volumes}}
+    info = pod_info(odd, container="etcd")
+    assert (info.client_tls_secret, info.ca_secret) == ("", "")
+
+
+def test_trim_etcd_survives_odd_values() -> None:
+    raw = {
+        "metadata": {"namespace": NS, "name": "etcd-main"},
+        "spec": {
+            "storageClass": 5,
+            "etcd": {"clientPort": "2379", "clientUrlTls": {"clientTLSSecretRef": "x",
+                     "tlsCASecretRef": {"name": "ca-b", "dataKey": ""}}},
+        },
+    }  # fmt: skip
+    assert trim_etcd(raw) == EtcdInfo(NS, "etcd-main", None, None, "", "ca-b", "ca.crt")
+    assert trim_etcd({"spec": {"etcd": {"clientPort": 70000}}}).client_port is None
+    assert trim_etcd({}) == EtcdInfo("", "", None)
 
 
 def _spec(

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
-from exporter.model import FileLogSpec, Identity, LogSpec, ScrapeSpec, Target
+from exporter.model import (
+    FileLogSpec,
+    Identity,
+    KubernetesLogSpec,
+    LogSpec,
+    Member,
+    MemberState,
+    ScrapeSpec,
+    Target,
+)
 from exporter.state import Store, TargetState
 from exporter.supervisor import Backoff, Supervisor
 
@@ -143,8 +152,9 @@ async def test_source_change_restarts_without_overlap() -> None:
     sup.publish({"a": target("a", url="http://127.0.0.1:2/metrics")})
     await asyncio.sleep(0.1)
     await settle()
-    assert fakes.starts == Counter({"scrape a": 2, "log a": 2})
-    assert fakes.cancels == Counter({"scrape a": 1, "log a": 1})
+    # only the task whose source changed restarts (the log follower keeps its stream)
+    assert fakes.starts == Counter({"scrape a": 2, "log a": 1})
+    assert fakes.cancels == Counter({"scrape a": 1})
     assert fakes.max_active["scrape a"] == 1
     state = store.get("a")
     assert state is not None
@@ -230,6 +240,66 @@ async def test_run_marks_first_collection_after_interval() -> None:
     runner = asyncio.create_task(sup.run())
     sup.publish({"a": target("a")})
     await until_first_collection(store)
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+
+
+def member(state: MemberState, *, uid: str = "u1", restarts: int = 0) -> Target:
+    return Target(
+        key="ns/etcd-main-0",
+        identity=Identity(namespace="ns", pod="etcd-main-0"),
+        scrape=ScrapeSpec(url="http://127.0.0.1:1/metrics"),
+        log=KubernetesLogSpec(namespace="ns", pod="etcd-main-0", uid=uid),
+        member=Member(state=state, uid=uid, restart_count=restarts),
+    )
+
+
+async def test_member_not_running_is_not_scraped_and_keeps_its_counters() -> None:
+    fakes, store = Fakes(), Store()
+    sup = make(fakes, store)
+    key, running = "ns/etcd-main-0", MemberState.RUNNING
+    sup.publish({key: member(running)})
+    await settle()
+    state = store.get(key)
+    assert state is not None
+    state.count_line(unparsed=False)
+    state.record_scrape_success((), duration=0.01)
+    # the container crashes: the scrape loop stops, the follower stays (it reads the tail)
+    sup.publish({key: member(MemberState.RESTARTING, restarts=0)})
+    await settle()
+    assert fakes.cancels == Counter({f"scrape {key}": 1})
+    assert state.up is False
+    # it runs again after a restart: a new scrape loop, the same follower and state
+    sup.publish({key: member(running, restarts=1)})
+    await settle()
+    # the pod is re-created (new uid): the follower restarts for the new pod, counters stay
+    sup.publish({key: member(MemberState.PENDING, uid="u2")})
+    await settle()
+    sup.publish({key: member(running, uid="u2")})
+    await settle()
+    assert fakes.starts == Counter({f"scrape {key}": 3, f"log {key}": 2})
+    assert fakes.cancels == Counter({f"scrape {key}": 2, f"log {key}": 1})
+    assert store.get(key) is state
+    assert state.lines_read == 1
+    assert state.restarts == 1
+    await sup.stop()
+
+
+async def test_first_collection_does_not_wait_for_a_member_that_does_not_run() -> None:
+    fakes, store = Fakes(), Store()
+    sup = Supervisor(
+        store=store, scrape=fakes.scrape, follow=fakes.follow, first_collection_after=30.0
+    )
+    runner = asyncio.create_task(sup.run())
+    down = replace(member(MemberState.PENDING), key="ns/etcd-main-1")
+    sup.publish({"a": target("a"), down.key: down})
+    await settle()
+    a = store.get("a")
+    assert a is not None
+    a.record_scrape_success((), duration=0.01)
+    await until_first_collection(store)
+    assert fakes.starts[f"scrape {down.key}"] == 0
     runner.cancel()
     with pytest.raises(asyncio.CancelledError):
         await runner

