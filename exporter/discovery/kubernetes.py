@@ -224,10 +224,12 @@ class KubernetesDiscovery:
     async def targets(self) -> dict[str, Target]:
         """The complete target set of this shard, from the caches as they are now."""
         shard, total = self._shard, self._total_shards
+        # a pod without the etcd container (etcd-druid's compaction Job carries the same labels)
+        # is never a member
         pods = [
             p
             for p in merged(self.pods).values()
-            if owns(p.namespace, shard=shard, total_shards=total)
+            if p.has_container and owns(p.namespace, shard=shard, total_shards=total)
         ]
         self._etcd_infos = merged(self.etcds)
         if self._reads_secrets:

@@ -86,6 +86,21 @@ async def test_pod_matching_two_selectors_counts_once_and_others_are_ignored(
     assert targets["shoot--x--y/etcd-events-0"].identity.etcd == "etcd-events"
 
 
+async def test_compaction_job_pods_are_never_members(kube: KubeEmulator) -> None:
+    """etcd-druid's compaction Job pods match the default selectors (druid's labels) but run no
+    etcd: neither running nor completed are they members (no series, no TargetDown)."""
+    ns = "shoot--p--c"
+    add_member(kube, namespace=ns, etcd="etcd-main", pod_ip="10.0.0.1")
+    kube.add("pods", objects.compaction_job_pod(namespace=ns, etcd="etcd-main", pod_ip="10.0.0.9"))
+    done = objects.compaction_job_pod(namespace=ns, etcd="etcd-main", pod_ip="", succeeded=True)
+    kube.add("pods", done)
+    async with kube_api(kube) as api, running_discovery(api) as (_, pub):
+        targets = await pub.until(lambda t: f"{ns}/etcd-main-0" in t)
+        await asyncio.sleep(0.3)  # any later publication would show a job pod too
+    for published in [targets, *pub.sets]:
+        assert set(published) == {f"{ns}/etcd-main-0"}, set(published)
+
+
 def state_of(targets: dict[str, Target], key: str) -> MemberState | None:
     target = targets.get(key)
     return target.member.state if target is not None and target.member is not None else None

@@ -211,7 +211,8 @@ async def test_target_up_follows_etcd_down_and_back(
         # the histogram keeps its last values while down (target_up 0 says they are not fresh):
         # rate() over them adds nothing, and the series never vanish
         before = value(down, FSYNC + "_count", shoot="b")
-        assert before is not None and before > 0
+        assert before is not None
+        assert before > 0
         await asyncio.to_thread(member.restart)
         back = await until(daemon, lambda s: value(s, up, shoot="b") == 1, within=10)
         # a new etcd process: its counters started again (a reset, which rate() handles)

@@ -453,3 +453,49 @@ def namespace_object(name: str) -> JSON:
         "spec": {"finalizers": ["kubernetes"]},
         "status": {"phase": "Active"},
     }
+
+
+def compaction_job_pod(*, namespace: str, etcd: str, pod_ip: str, succeeded: bool = False) -> JSON:
+    """A pod of etcd-druid's compaction Job: it carries druid's `managed-by` and `part-of` labels
+    (so the default selectors match it) but runs `compact-backup`, not `etcd`."""
+    name = f"{etcd}-compactor-{uuid.uuid4().hex[:5]}"
+    labels = {
+        "app.kubernetes.io/component": "etcd-compaction-job",
+        "app.kubernetes.io/managed-by": "etcd-druid",
+        "app.kubernetes.io/name": f"{etcd}-compactor",
+        "app.kubernetes.io/part-of": etcd,
+        "batch.kubernetes.io/job-name": f"{etcd}-compactor",
+    }
+    owner = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "name": f"{etcd}-compactor",
+        "uid": str(uuid.uuid4()),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    status = container_status("compact-backup", image=BACKUP_IMAGE, ready=not succeeded)
+    if succeeded:
+        status["state"] = {"terminated": {"exitCode": 0, "reason": "Completed",
+                                          "containerID": status["containerID"]}}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta(name, namespace, labels=labels, ownerReferences=[owner]),
+        "spec": {
+            "containers": [
+                {"name": "compact-backup", "image": BACKUP_IMAGE, "args": ["compact"]},
+            ],
+            "restartPolicy": "Never",
+            "nodeName": "node-1",
+        },
+        "status": {
+            "phase": "Succeeded" if succeeded else "Running",
+            "podIP": pod_ip,
+            "podIPs": [{"ip": pod_ip}],
+            "hostIP": "10.250.0.1",
+            "startTime": rfc3339(),
+            "conditions": [{"type": "Ready", "status": "False" if succeeded else "True"}],
+            "containerStatuses": [status],
+        },
+    }
