@@ -19,14 +19,7 @@ a Secret. Every process is stopped by its PID; everything listens on 127.0.0.0/8
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import http.client
-import json
-import socket
-import ssl
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +33,7 @@ from exporter.scrape.client import make_session, scrape_once
 from tests import pki
 from tests.chart.helm import installed_args
 from tests.e2e.stack import Service, binary_or_skip, start, wait_ready
-from tests.etcd_harness import EtcdUnavailable, Version, etcd_binary, free_port
+from tests.etcd_harness import EtcdProcess, EtcdTLS, EtcdUnavailable, Version, free_port, start_etcd
 from tests.kube.client import eventually
 from tests.kube.daemon import Daemon, run_daemon, select, value
 from tests.kube.fixtures import kube_fixture  # noqa: F401
@@ -84,11 +77,17 @@ class Pki:
     servers: dict[str, pki.CertPair]
     client: pki.CertPair
 
-    def client_context(self) -> ssl.SSLContext:
-        """Verifies etcd with the bundle, presents the client certificate."""
-        ctx = ssl.create_default_context(cafile=str(self.bundle))
-        ctx.load_cert_chain(str(self.client.cert), str(self.client.key))
-        return ctx
+    def etcd_tls(self, m: Member) -> EtcdTLS:
+        """The member's client listener (mTLS, trusting the bundle) and the harness's client."""
+        server = self.servers[m.etcd]
+        return EtcdTLS(
+            cert_file=server.cert,
+            key_file=server.key,
+            trusted_ca_file=self.bundle,
+            client_cert_file=self.client.cert,
+            client_key_file=self.client.key,
+            server_name=f"{m.etcd}-local",
+        )
 
 
 def make_pki(root: Path) -> Pki:
@@ -101,50 +100,16 @@ def make_pki(root: Path) -> Pki:
     return Pki(ca, pki.write_bundle(root / "bundle.crt", ca), servers, client)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TlsEtcd:
-    """A running etcd with an mTLS-only client listener."""
+    """A running member with an mTLS-only client listener (its /metrics there too)."""
 
     member: Member
-    popen: subprocess.Popen[bytes]
-    port: int
-    log: Path
+    proc: EtcdProcess
 
     @property
     def address(self) -> str:
-        return f"{self.member.host}:{self.port}"
-
-    def request(self, certs: Pki, method: str, path: str, body: dict[str, object] | None) -> bytes:
-        """One HTTPS request with the client certificate to the pod IP, verifying the server
-        certificate's `<etcd>-local` (it has no entry for the IP)."""
-        name = f"{self.member.etcd}-local"
-        raw = socket.create_connection((self.member.host, self.port), timeout=10)
-        try:
-            tls = certs.client_context().wrap_socket(raw, server_hostname=name)
-        except BaseException:
-            raw.close()
-            raise
-        conn = http.client.HTTPConnection(self.member.host, self.port, timeout=10)
-        conn.sock = tls
-        try:
-            payload = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, body=payload)
-            resp = conn.getresponse()
-            data = resp.read()
-        finally:
-            conn.close()
-        if resp.status != 200:
-            raise RuntimeError(f"etcd {path}: HTTP {resp.status} {data[:200]!r}")
-        return data
-
-    def put(self, certs: Pki, key: str, val: str) -> None:
-        """Put one key through the v3 JSON gateway."""
-        body: dict[str, object] = {"key": _b64(key), "value": _b64(val)}
-        self.request(certs, "POST", "/v3/kv/put", body)
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+        return f"{self.proc.config.host}:{self.proc.config.client_port}"
 
 
 @contextlib.contextmanager
@@ -152,59 +117,18 @@ def tls_etcds(root: Path, certs: Pki) -> Iterator[dict[str, TlsEtcd]]:
     running: dict[str, TlsEtcd] = {}
     try:
         for m in MEMBERS:
-            running[m.pod] = launch(root / m.pod, m, certs)
-        for etcd in running.values():
-            wait_healthy(etcd, certs)
+            proc = start_etcd(
+                version=m.version, name=m.pod, data_dir=root / m.pod / "data",
+                log_path=root / m.pod / "etcd.log", host=m.host, listen_metrics=False,
+                tls=certs.etcd_tls(m), wait=40.0,
+            )  # fmt: skip
+            running[m.pod] = TlsEtcd(m, proc)
         yield running
     except EtcdUnavailable as err:
         pytest.skip(str(err))
     finally:
         for etcd in running.values():
-            stop(etcd.popen)
-
-
-def launch(workdir: Path, m: Member, certs: Pki) -> TlsEtcd:
-    workdir.mkdir(parents=True)
-    port, peer = free_port(m.host), free_port(m.host)
-    server = certs.servers[m.etcd]
-    argv = [
-        etcd_binary(m.version),
-        f"--name={m.pod}",
-        f"--data-dir={workdir / 'data'}",
-        f"--listen-client-urls=https://{m.host}:{port}",
-        f"--advertise-client-urls=https://{m.host}:{port}",
-        f"--listen-peer-urls=http://{m.host}:{peer}",
-        f"--initial-advertise-peer-urls=http://{m.host}:{peer}",
-        f"--initial-cluster={m.pod}=http://{m.host}:{peer}",
-        f"--cert-file={server.cert}",
-        f"--key-file={server.key}",
-        "--client-cert-auth",
-        f"--trusted-ca-file={certs.bundle}",
-    ]
-    log = workdir / "etcd.log"
-    with log.open("wb") as out:
-        popen = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
-        )
-    return TlsEtcd(m, popen, port, log)
-
-
-def wait_healthy(etcd: TlsEtcd, certs: Pki, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if etcd.popen.poll() is not None:
-            raise RuntimeError(f"etcd exited:\n{etcd.log.read_text(errors='replace')[-2000:]}")
-        with contextlib.suppress(OSError, RuntimeError, http.client.HTTPException):
-            if json.loads(etcd.request(certs, "GET", "/health", None)).get("health") == "true":
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"etcd not healthy:\n{etcd.log.read_text(errors='replace')[-2000:]}")
-
-
-def stop(popen: subprocess.Popen[bytes]) -> None:
-    if popen.poll() is None:
-        popen.kill()
-        popen.wait(10)
+            etcd.proc.stop(graceful=False)
 
 
 def prometheus_config(etcds: dict[str, TlsEtcd], certs: Pki) -> dict[str, object]:
@@ -335,7 +259,7 @@ async def test_members_are_read_from_a_real_prometheus_scraping_mtls_etcd(
                 before = value(await daemon.metrics(), FSYNC + "_count", pod=main.member.pod)
                 assert before is not None
                 for i in range(20):
-                    await asyncio.to_thread(main.put, certs, f"/registry/pods/x/p{i}", "v")
+                    await asyncio.to_thread(main.proc.put, f"/registry/pods/x/p{i}", "v")
 
                 async def relayed_writes() -> bool:
                     count = value(await daemon.metrics(), FSYNC + "_count", pod=main.member.pod)
