@@ -95,7 +95,7 @@ def container_status(pod: JSON, name: str) -> ContainerStatus:
     )
 
 
-def member_state(status: ContainerStatus, *, has_container: bool = True) -> tuple[MemberState, str]:
+def member_state(status: ContainerStatus) -> tuple[MemberState, str]:
     """The member's state and why it does not run ("" when it runs), from its etcd container.
 
     `restarting` when a container ran in this pod and none runs now (exited, in back-off, the pod
@@ -104,8 +104,6 @@ def member_state(status: ContainerStatus, *, has_container: bool = True) -> tupl
     """
     if status.running:
         return MemberState.RUNNING, ""
-    if not has_container:
-        return MemberState.PENDING, "no etcd container"
     reason = status.waiting_reason or status.terminated_reason
     if status.ever_ran:
         return MemberState.RESTARTING, reason or status.last_reason or "not running"

@@ -150,6 +150,7 @@ class KubernetesDiscovery:
             retry=secret_retry,
         )
         self._etcd_infos: Mapping[str, EtcdInfo] = {}  # the Etcd resources of this rebuild
+        self._refs: dict[str, TLSRefs] = {}  # each member's Secret references, this rebuild
         self._last: dict[str, Target] | None = None
 
     @property
@@ -232,9 +233,15 @@ class KubernetesDiscovery:
             if p.has_container and owns(p.namespace, shard=shard, total_shards=total)
         ]
         self._etcd_infos = merged(self.etcds)
-        if self._reads_secrets:
-            refs = (self._tls_refs(p) for p in pods if p.pod_ip)
-            await self.secrets.ensure(r for r in refs if r is not None)
+        roles = {p.key: etcd_role(labels=p.label_map, owner_names=p.owners, pod_name=p.name)
+                 for p in pods}  # fmt: skip
+        self._refs = {}
+        if self._reads_secrets:  # each member's Secret references, once per rebuild
+            for p in pods:
+                refs = self._tls_refs(p, roles[p.key]) if p.pod_ip else None
+                if refs is not None:
+                    self._refs[p.key] = refs
+            await self.secrets.ensure(self._refs.values())
         resolver = VolumeResolver(
             claims=merged(self.claims),
             volumes=self.volumes.items,
@@ -243,7 +250,7 @@ class KubernetesDiscovery:
             overrides=self._overrides,
             expected=self._settings.expected_storage_classes,
         )
-        present = {p.key: self._member(p, self._target(p, resolver)) for p in pods}
+        present = {p.key: self._member(p, self._target(p, roles[p.key], resolver)) for p in pods}
         members, removed = self._book.update(
             present, now=self._clock(), claims=resolver.claims.keys()
         )
@@ -256,7 +263,7 @@ class KubernetesDiscovery:
         """The pod's target as a member: its state, restarts and last exit; while the pod has
         no IP (pending, re-created) the scrape spec it had before."""
         status = pod.container
-        state, reason = member_state(status, has_container=pod.has_container)
+        state, reason = member_state(status)
         member = Member(
             state=state,
             uid=pod.uid,
@@ -276,8 +283,7 @@ class KubernetesDiscovery:
             self._on_container_change(pod.namespace, pod.name)
         return replace(target, scrape=scrape, member=member)
 
-    def _target(self, pod: PodInfo, resolver: VolumeResolver) -> Target:
-        etcd = etcd_role(labels=pod.label_map, owner_names=pod.owners, pod_name=pod.name)
+    def _target(self, pod: PodInfo, etcd: str, resolver: VolumeResolver) -> Target:
         project, shoot = project_and_shoot(pod.namespace)
         identity = Identity(
             namespace=pod.namespace, project=project, shoot=shoot, etcd=etcd, pod=pod.name
@@ -295,15 +301,14 @@ class KubernetesDiscovery:
             ),
         )
 
-    def _etcd_of(self, pod: PodInfo) -> EtcdInfo | None:
+    def _etcd_of(self, namespace: str, etcd: str) -> EtcdInfo | None:
         """The member's Etcd resource (named like its role label), if known."""
-        etcd = etcd_role(labels=pod.label_map, owner_names=pod.owners, pod_name=pod.name)
-        return self._etcd_infos.get(f"{pod.namespace}/{etcd}")
+        return self._etcd_infos.get(f"{namespace}/{etcd}")
 
-    def _tls_refs(self, pod: PodInfo) -> TLSRefs | None:
+    def _tls_refs(self, pod: PodInfo, etcd: str) -> TLSRefs | None:
         return member_refs(
             namespace=pod.namespace,
-            etcd=self._etcd_of(pod),
+            etcd=self._etcd_of(pod.namespace, etcd),
             pod_client_secret=pod.client_tls_secret,
             pod_ca_secret=pod.ca_secret,
             scrape=self._scrape,
@@ -318,13 +323,13 @@ class KubernetesDiscovery:
             return None
         port = sc.port
         if sc.scheme == "https" and sc.secret_refs:
-            etcd_info = self._etcd_of(pod)
+            etcd_info = self._etcd_of(pod.namespace, identity.etcd)
             if etcd_info is not None and etcd_info.client_port is not None:
                 port = etcd_info.client_port
         url = scrape_url(scheme=sc.scheme, pod_ip=pod.pod_ip, port=port, path=sc.path)
         if sc.scheme == "http":
             return ScrapeSpec(url=url)
-        tls = self.secrets.tls(self._tls_refs(pod) if self.secrets.enabled else None)
+        tls = self.secrets.tls(self._refs.get(pod.key))
         name = server_name(tls.server_name, identity)
         if name != tls.server_name:
             tls = replace(tls, server_name=name)
