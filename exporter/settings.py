@@ -172,7 +172,7 @@ class ScrapeSettings(_Section):
         True,
         description="Kubernetes mode, https: take the client certificate and CA from the Secrets "
         "the member's Etcd resource names (spec.etcd.clientUrlTls), else from the pod's "
-        "etcd-client-tls/etcd-ca volumes, and the port from spec.etcd.clientPort.",
+        "etcd-client-tls/etcd-ca volumes.",
     )
     client_secret: str | None = Field(
         None,

@@ -322,7 +322,7 @@ class KubernetesDiscovery:
         if not pod.pod_ip:
             return None
         port = sc.port
-        if sc.scheme == "https" and sc.secret_refs:
+        if sc.scheme == "https":  # the Etcd resource says its client port (2382 for static pods)
             etcd_info = self._etcd_of(pod.namespace, identity.etcd)
             if etcd_info is not None and etcd_info.client_port is not None:
                 port = etcd_info.client_port

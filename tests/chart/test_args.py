@@ -112,7 +112,7 @@ def test_selectors_with_commas_survive(render: Render) -> None:
     assert settings.kubernetes.selectors == [
         "app.kubernetes.io/managed-by=etcd-druid,"
         "app.kubernetes.io/part-of in (etcd-main,etcd-events)",
-        "instance in (etcd-main, etcd-events),role!=backup",
+        "app=etcd-statefulset,role!=backup",
     ]
     assert settings.kubernetes.expected_storage_classes == {
         "etcd-main": "gardener.cloud-fast",

@@ -148,14 +148,14 @@ def secret_volume(name: str, secret_name: str) -> JSON:
     return {"name": name, "secret": {"secretName": secret_name, "defaultMode": 0o640}}
 
 
-def etcd_args(etcd: str, *, ca_key: str = "bundle.crt") -> list[str]:
+def etcd_args(etcd: str) -> list[str]:
     """etcd-wrapper's arguments as druid writes them (TLS on)."""
     return [
         "start-etcd",
         f"--backup-restore-host-port={etcd}-local:8080",
         f"--etcd-server-name={etcd}-local",
         "--backup-restore-tls-enabled=true",
-        f"--backup-restore-ca-cert-bundle-path=/var/etcdbr/ssl/ca/{ca_key}",
+        "--backup-restore-ca-cert-bundle-path=/var/etcdbr/ssl/ca/bundle.crt",
         "--etcd-client-cert-path=/var/etcd/ssl/client/tls.crt",
         "--etcd-client-key-path=/var/etcd/ssl/client/tls.key",
     ]
@@ -259,7 +259,8 @@ def etcd_pod(
 
 
 def pvc(*, namespace: str, name: str, volume: str, storage_class: str | None) -> JSON:
-    """A bound claim; `storage_class=None` leaves storageClassName unset (the incident)."""
+    """A bound claim; `storage_class=None` leaves storageClassName unset (a cluster without a
+    default StorageClass: admission fills in the default class where there is one)."""
     spec: JSON = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": "25Gi"}},

@@ -206,11 +206,12 @@ def add_etcd(
 # (namespace, etcd) → (PVC storageClassName or None for unset, Etcd spec.storageClass or None)
 THREE_SHOOTS: dict[tuple[str, str], tuple[str | None, str | None]] = {
     ("shoot--p1--a", "etcd-main"): (FAST, FAST),
-    ("shoot--p1--a", "etcd-events"): (None, ""),
+    ("shoot--p1--a", "etcd-events"): (STANDARD, ""),  # admission gave the claim the default
     ("shoot--p1--b", "etcd-main"): (FAST, FAST),
     ("shoot--p1--b", "etcd-events"): (FAST, ""),
-    # the incident: the Etcd names the fast class, the claim was created without one
-    ("shoot--p2--c", "etcd-main"): (None, FAST),
+    # after the incident's fix: the Etcd names the fast class (a new Etcd: spec.storageClass is
+    # immutable), but the claim made before stays on the default class it was admitted with
+    ("shoot--p2--c", "etcd-main"): (STANDARD, FAST),
     ("shoot--p2--c", "etcd-events"): (STANDARD, ""),
 }
 
