@@ -130,8 +130,7 @@ class TargetState:
         when = time.time() if now is None else now
         first = self.restarts_seen is None
         added = restarts_added(self.restarts_seen, uid=member.uid, count=member.restart_count)
-        if self.restarts_seen != (member.uid, member.restart_count):
-            self.restarts_seen = (member.uid, member.restart_count)
+        self.restarts_seen = (member.uid, member.restart_count)
         if added:
             self.restarts += added
             if not first:

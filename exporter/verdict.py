@@ -144,12 +144,13 @@ def judge(
     member: MemberEvidence | None = None,
 ) -> Verdict:
     """The first matching rule's verdict; a member's restarts are added to its reason."""
-    verdict = _ok(disk, logs)
     for rule in RULES:
         found = rule(volume, disk, logs)
         if found is not None:
             verdict = found
             break
+    else:
+        verdict = _ok(disk, logs)
     if member is None or not member.notable:
         return verdict
     remedy = verdict.remedy

@@ -34,7 +34,7 @@ from typing import Any
 
 from exporter.containers import ContainerStatus, member_state
 from exporter.discovery.departure import why_gone
-from exporter.discovery.etcd_resource import EtcdInfo
+from exporter.discovery.etcd_resource import EtcdInfo, trim_etcd
 from exporter.discovery.identity import etcd_role, project_and_shoot
 from exporter.discovery.informer import Informer, merged
 from exporter.discovery.members import MemberBook
@@ -42,13 +42,7 @@ from exporter.discovery.pods import PodInfo, pod_info
 from exporter.discovery.secrets import SecretCache
 from exporter.discovery.sharding import owns
 from exporter.discovery.tlsrefs import TLSRefs, member_refs
-from exporter.discovery.volumes import (
-    VolumeResolver,
-    trim_claim,
-    trim_class,
-    trim_etcd,
-    trim_pv,
-)
+from exporter.discovery.volumes import VolumeResolver, trim_claim, trim_class, trim_pv
 from exporter.kubeclient import (
     ETCDS,
     PODS,

@@ -121,6 +121,3 @@ class MemberBook:
         """The member's target as last published, None for an unknown key."""
         known = self._known.get(key)
         return known.target if known is not None else None
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._known

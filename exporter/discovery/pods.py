@@ -28,12 +28,7 @@ class PodInfo:
     labels: tuple[tuple[str, str], ...]
     owners: tuple[tuple[str, str], ...]  # (kind, name)
     pod_ip: str
-    phase: str
-    deleting: bool
     has_container: bool
-    running: bool  # the etcd container is running
-    ready: bool  # the etcd container is ready
-    restart_count: int
     claim: str  # PVC name of the data volume, "" if none
     # Secrets of druid's TLS volumes (`etcd-client-tls`, `etcd-ca`), "" if none: where the
     # client certificate and CA are when no Etcd resource names them
@@ -133,10 +128,6 @@ def pod_info(raw: JSON, *, container: str, data_volume: str | None = None) -> Po
         _dict(raw.get("spec")),
         _dict(raw.get("status")),
     )
-    cstatus: JSON = {}
-    for st in _list(status.get("containerStatuses")):
-        if isinstance(st, dict) and st.get("name") == container:
-            cstatus = st
     owners = tuple(
         (str(o.get("kind", "")), str(o.get("name", "")))
         for o in _list(meta.get("ownerReferences"))
@@ -150,12 +141,7 @@ def pod_info(raw: JSON, *, container: str, data_volume: str | None = None) -> Po
         labels=_str_map(meta.get("labels")),
         owners=owners,
         pod_ip=str(status.get("podIP") or ""),
-        phase=str(status.get("phase") or ""),
-        deleting=bool(meta.get("deletionTimestamp")),
         has_container=bool(_container(spec, container)),
-        running="running" in _dict(cstatus.get("state")),
-        ready=cstatus.get("ready") is True,
-        restart_count=int(cstatus.get("restartCount") or 0),
         claim=data_claim(spec, pod_name=name, container=container, data_volume=data_volume),
         client_tls_secret=secret_volume(spec, CLIENT_TLS_VOLUME),
         ca_secret=secret_volume(spec, CA_VOLUME),

@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.discovery.disk_class import classify
-from exporter.discovery.etcd_resource import EtcdInfo, trim_etcd
+from exporter.discovery.etcd_resource import EtcdInfo
 from exporter.model import Volume
-
-__all__ = ["EtcdInfo", "VolumeResolver", "trim_claim", "trim_class", "trim_etcd", "trim_pv"]
 
 JSON = dict[str, Any]
 

@@ -29,7 +29,6 @@ import math
 import re
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -165,9 +164,18 @@ def _quoted(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def federate_query(jobs: str, wanted: Iterable[str] = WANTED) -> str:
+    """The query string of a /federate request for the relayed families of the `jobs`."""
+    return urlencode({"match[]": match_selector(jobs, wanted)})
+
+
 def federate_url(base: str, jobs: str, wanted: Iterable[str] = WANTED) -> str:
     """The /federate URL of the Prometheus at `base` that asks for the relayed families."""
-    query = urlencode({"match[]": match_selector(jobs, wanted)})
+    return with_query(base, federate_query(jobs, wanted))
+
+
+def with_query(base: str, query: str) -> str:
+    """`<base>/federate?<query>`."""
     return f"{base.rstrip('/')}/federate?{query}"
 
 
@@ -394,7 +402,8 @@ class Federation:
         buffers: BodyBuffers = SHARED_BODY_BUFFERS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._session, self._jobs, self._timeout = session, jobs, timeout
+        self._session, self._timeout = session, timeout
+        self._query = federate_query(jobs)  # the same for every member and scrape
         self._max_bytes, self._max_age, self._buffers, self._clock = (
             max_bytes,
             max_age,
@@ -405,7 +414,6 @@ class Federation:
         self._inflight: dict[str, asyncio.Task[_Cached]] = {}
         self._malformed: set[str] = set()  # URLs whose last answer had malformed lines
         self._pruned = 0.0
-        self.requests: Counter[str] = Counter()  # URL → requests sent
 
     async def families(self, spec: ScrapeSpec) -> tuple[RelayedFamily, ...]:
         """The relayed families of the member `spec` names (`spec.url` is its /federate URL).
@@ -414,7 +422,7 @@ class Federation:
         no line of the answer could be read), or ScrapeError("no_data") when the answer has no
         series of the member.
         """
-        answer = await self.answer(federate_url(spec.url, self._jobs))
+        answer = await self.answer(with_query(spec.url, self._query))
         families = answer.families(spec.namespace, spec.pod)
         if not families:
             raise ScrapeError(
@@ -441,7 +449,6 @@ class Federation:
         return cached.answer
 
     async def _request(self, url: str) -> _Cached:
-        self.requests[url] += 1
         try:
             with self._buffers.borrowed() as body:
                 await fetch_into(
@@ -488,7 +495,6 @@ class Federation:
         for url in [u for u, c in self._cache.items() if now - c.at > 4 * self._max_age]:
             del self._cache[url]
             self._malformed.discard(url)
-            self.requests.pop(url, None)
 
     async def close(self) -> None:
         """Cancel the requests in flight."""

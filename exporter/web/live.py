@@ -14,7 +14,7 @@ from typing import Any
 
 from exporter import humanize as h
 from exporter.histogram import Latency, window_latency
-from exporter.model import Event, EventKind, MemberState
+from exporter.model import Event, EventKind
 from exporter.report import EtcdReport, report_order
 from exporter.state import Store, TargetState
 from exporter.verdict import (
@@ -60,9 +60,8 @@ def member_evidence(state: TargetState, *, now: float) -> MemberEvidence | None:
     member = state.target.member
     if member is None:
         return None
-    running = member.state is MemberState.RUNNING
     fsync = None
-    if not running and state.relayed:
+    if not member.running and state.relayed:
         fsync = window_latency(
             state.prev_relayed or None,
             state.relayed,
@@ -82,7 +81,7 @@ def member_evidence(state: TargetState, *, now: float) -> MemberEvidence | None:
 
 def disk_evidence(state: TargetState) -> DiskEvidence:
     """Scrape state, and latency between the last two successful scrapes when there are two."""
-    if state.member_state is not MemberState.RUNNING:
+    if not state.target.running:
         return DiskEvidence(reachable=False, error=NOT_RUNNING)
     if state.target.scrape is None:
         return DiskEvidence(reachable=False, error=NO_METRICS_URL)

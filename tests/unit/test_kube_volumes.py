@@ -6,16 +6,15 @@ from typing import Any
 
 import pytest
 
+from exporter.discovery.etcd_resource import EtcdInfo, trim_etcd
 from exporter.discovery.pods import data_claim, pod_info
 from exporter.discovery.volumes import (
     ClaimInfo,
     ClassInfo,
-    EtcdInfo,
     PVInfo,
     VolumeResolver,
     trim_claim,
     trim_class,
-    trim_etcd,
     trim_pv,
 )
 from tests.kube import objects
@@ -200,20 +199,21 @@ def _pod(**kwargs: Any) -> dict[str, Any]:
 def test_pod_info_reads_druid_pod() -> None:
     info = pod_info(_pod(), container="etcd")
     assert info.key == f"{NS}/etcd-main-0"
-    assert (info.pod_ip, info.phase, info.running, info.ready, info.restart_count) == (
-        "10.0.0.1", "Running", True, True, 0,
+    status = info.container
+    assert (info.pod_ip, status.running, status.ready, status.restart_count) == (
+        "10.0.0.1", True, True, 0,
     )  # fmt: skip
     assert info.claim == "data-claim"
     names = objects.etcd_secret_names(NS)
     assert (info.client_tls_secret, info.ca_secret) == (names.client, names.ca_bundle)
     assert ("StatefulSet", "etcd-main") in info.owners
-    assert pod_info(_pod(ready=False), container="etcd").ready is False
+    assert pod_info(_pod(ready=False), container="etcd").container.ready is False
     assert pod_info(_pod(), container="nope").has_container is False
 
 
 def test_pod_info_survives_garbage() -> None:
     info = pod_info({"metadata": "x", "spec": [], "status": None}, container="etcd")
-    assert (info.name, info.claim, info.running) == ("", "", False)
+    assert (info.name, info.claim, info.container.running) == ("", "", False)
     volumes = [
         {"name": "etcd-client-tls", "secret": {"secretName": 7}},
         {"name": "etcd-ca", "configMap": {"name": "x"}},
