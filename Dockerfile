@@ -41,12 +41,12 @@ RUN python3 -m pip install --no-compile . \
  && find /opt/venv -name "*.so" -exec strip --strip-unneeded {} + \
  && python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash \
       -x "/kubernetes/client/(api|models)/(?!__init__\.py)" /opt/venv/lib \
- && python3 -I -c "import exporter.parser._shapes"
+ && python3 -I -c "import exporter.commands.parse._shapes"
 
 FROM ${PYTHON_IMAGE}
 COPY --from=builder /opt/venv /opt/venv
 # MALLOC_MMAP_THRESHOLD_ is not set: `run` fixes glibc's mmap threshold itself at start
-# (exporter/malloctune.py, the same setting), and the variable would turn that code off.
+# (exporter/runtime/malloctune.py, the same setting), and the variable would turn that code off.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -22,7 +22,7 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 
-$(VENV)/.installed: pyproject.toml setup.py exporter/parser/_shapes.c | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py exporter/commands/parse/_shapes.c | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
@@ -52,7 +52,7 @@ image:
 	@bash .ci/build-image
 
 demo: system venv
-	$(BIN)/python -m tests.demo
+	$(BIN)/python -m tools.demo
 
 bench: setup
 	$(BIN)/python bench/parse_bench.py

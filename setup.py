@@ -1,13 +1,13 @@
 """The optional C accelerator of the block scanner; every other setting is in pyproject.toml.
 
 `optional=True`: where it cannot be compiled (no compiler, no Python headers) the build goes on
-without it and exporter.parser.scanner uses its block patterns alone, with the same results.
+without it and exporter.commands.parse.scanner uses its block patterns alone, with the same results.
 """
 
 from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("exporter.parser._shapes", ["exporter/parser/_shapes.c"], optional=True),
+        Extension("exporter.commands.parse._shapes", ["exporter/commands/parse/_shapes.c"], optional=True),
     ],
 )

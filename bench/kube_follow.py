@@ -1,9 +1,9 @@
 """CPU, RSS and line-to-/metrics delay of the daemon following N emulated etcd pod logs.
 
-Three processes: the Kubernetes API emulator (`python -m tests.kube.server`, N pods, no artificial
-chunking), the real daemon (`python -m exporter run --discovery=kubernetes`, scraping disabled in
-effect by a one-hour interval so that only log following is measured), and this driver, which
-writes real etcd log lines into the pods through the emulator's hooks.
+Three processes: the Kubernetes API emulator (`python -m tests.support.kube.server`, N pods, no
+artificial chunking), the real daemon (`python -m exporter run --discovery=kubernetes`, scraping
+disabled in effect by a one-hour interval so that only log following is measured), and this driver,
+which writes real etcd log lines into the pods through the emulator's hooks.
 
 Phases: idle (streams open, no lines), load (`--rate` lines per second spread over all pods), then
 delay: one line at a time into one pod, /metrics polled every few milliseconds until that pod's
@@ -192,7 +192,7 @@ async def main() -> None:
         [
             sys.executable,
             "-m",
-            "tests.kube.server",
+            "tests.support.kube.server",
             f"--kubeconfig={kubeconfig}",
             f"--pods={args.pods}",
         ],

@@ -110,11 +110,11 @@ async def serve(targets: int) -> None:
 
 
 async def exporter(ports: list[int], *, interval: float, start_at: float, end_at: float) -> None:
-    from exporter.collector import make_registry
+    from exporter.exposition.collector import make_registry
+    from exporter.exposition.handler import render
     from exporter.model import Identity, ScrapeSpec, Target, Volume
     from exporter.scrape import make_session, scrape_loop
     from exporter.state import Store
-    from exporter.web.exposition import render
 
     store = Store()
     session = make_session(concurrency=256)

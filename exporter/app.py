@@ -21,11 +21,9 @@ from typing import Any
 
 from aiohttp import ClientSession, web
 
-from exporter import __version__, gctune, malloctune
-from exporter.collector import make_registry
-from exporter.config_check import Prepared, prepare_run, where
+from exporter import __version__
 from exporter.discovery.static import Publish, StaticDiscovery
-from exporter.logconfig import setup_logging
+from exporter.exposition.collector import make_registry
 from exporter.model import (
     SOURCE_SHOOT_PROMETHEUS,
     CommandLogSpec,
@@ -33,6 +31,9 @@ from exporter.model import (
     LogSpec,
     ScrapeSpec,
 )
+from exporter.preflight import Prepared, prepare_run, where
+from exporter.runtime import gctune, malloctune
+from exporter.runtime.logconfig import setup_logging
 from exporter.scrape import make_session, scrape_loop
 from exporter.scrape.federate import Federation
 from exporter.settings import RunSettings
@@ -156,7 +157,7 @@ async def make_discovery(settings: RunSettings, prepared: Prepared, store: Store
     """The discovery of `--discovery`: static here, Kubernetes from its own module (lazily)."""
     if settings.discovery == "kubernetes":
         from exporter.discovery.kubernetes import make_kubernetes_discovery
-        from exporter.kubeclient import KubeConfigError
+        from exporter.kube.client import KubeConfigError
 
         try:
             made = await make_kubernetes_discovery(

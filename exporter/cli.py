@@ -145,7 +145,7 @@ def load(model: type[S], command: str, args: list[str]) -> S:
 def dispatch(command: str, settings: BaseSettings | FastParseArgs) -> int:
     """Run a subcommand; returns its exit code."""
     if isinstance(settings, FastParseArgs):
-        from exporter.commands.parse import run_parse
+        from exporter.commands.parse.command import run_parse
 
         return run_parse(settings)
     from exporter.settings import DiagnoseSettings, ParseSettings, RunSettings
@@ -155,11 +155,11 @@ def dispatch(command: str, settings: BaseSettings | FastParseArgs) -> int:
 
         return run_daemon(settings)
     if isinstance(settings, ParseSettings):
-        from exporter.commands.parse import run_parse
+        from exporter.commands.parse.command import run_parse
 
         return run_parse(settings)
     if isinstance(settings, DiagnoseSettings):
-        from exporter.commands.diagnose import run_diagnose
+        from exporter.commands.diagnose.command import run_diagnose
 
         return run_diagnose(settings)
     raise AssertionError(command)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.etcd_harness import EtcdPool, EtcdProcess, EtcdUnavailable
+from tests.support.etcd import EtcdPool, EtcdProcess, EtcdUnavailable
 
 StartEtcd = Callable[..., EtcdProcess]
 

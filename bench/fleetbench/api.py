@@ -22,8 +22,8 @@ from aiohttp import web
 
 from bench.fleetbench.loglines import LineMaker, iso_now
 from bench.fleetbench.seed import FAST, STANDARD, Member
-from tests.kube import scenario, streams
-from tests.kube.server import KubeEmulator
+from tests.support.kube import scenario, streams
+from tests.support.kube.server import KubeEmulator
 
 IDLE_POLL = 1.0
 GROUPS = 10

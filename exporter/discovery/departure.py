@@ -14,7 +14,7 @@ import logging
 
 import aiohttp
 
-from exporter.kubeclient import NAMESPACES, PODS, KubeApi, KubeApiError
+from exporter.kube.client import NAMESPACES, PODS, KubeApi, KubeApiError
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 import aiohttp
 
-from exporter.kubeclient import JSON, KubeApi, KubeApiError, Resource, retry_delay
+from exporter.kube.client import JSON, KubeApi, KubeApiError, Resource, retry_delay
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,6 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from exporter.containers import ContainerStatus, member_state
 from exporter.discovery.departure import why_gone
 from exporter.discovery.etcd_resource import EtcdInfo, trim_etcd
 from exporter.discovery.identity import etcd_role, project_and_shoot
@@ -43,7 +42,7 @@ from exporter.discovery.secrets import SecretCache
 from exporter.discovery.sharding import owns
 from exporter.discovery.tlsrefs import TLSRefs, member_refs
 from exporter.discovery.volumes import VolumeResolver, trim_claim, trim_class, trim_pv
-from exporter.kubeclient import (
+from exporter.kube.client import (
     ETCDS,
     PODS,
     PVCS,
@@ -52,6 +51,7 @@ from exporter.kubeclient import (
     KubeApi,
     load_api_client,
 )
+from exporter.kube.containers import ContainerStatus, member_state
 from exporter.model import (
     SOURCE_ETCD,
     SOURCE_SHOOT_PROMETHEUS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporter.containers import ContainerStatus, container_status, rfc3339
+from exporter.kube.containers import ContainerStatus, container_status, rfc3339
 
 JSON = dict[str, Any]
 

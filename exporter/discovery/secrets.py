@@ -44,7 +44,7 @@ from exporter.discovery.tlsrefs import (
     files_tls,
     pem_problem,
 )
-from exporter.kubeclient import SECRETS, KubeApi, KubeApiError
+from exporter.kube.client import SECRETS, KubeApi, KubeApiError
 from exporter.model import TLSConfig
 from exporter.settings import ScrapeSettings
 

@@ -11,7 +11,7 @@ have a fast path for whole lines (`fast_event`, tried by `parse_line` first): on
 expression, `_FAST`, recognises the line in the exact shape zap writes it, with or without the
 kubelet prefix, every value a JSON string without escapes (but `\"` in the request), so that
 `json.loads` would give these very strings; the event is then built from the groups as the
-handlers below build it. The optional C extension (`exporter.parser._shapes.event_groups`) reads
+handlers below build it. The optional C extension (`commands/parse/_shapes`) reads
 the same groups in one pass, several times faster. Any other line, and any line whose values do
 not convert, is left to the general path, so the result is the same either way; tests compare
 the paths on generated and mutated lines.
@@ -191,7 +191,7 @@ def _accelerator() -> Callable[[str], Groups | None] | None:
     """The same as `_regex_groups` from the C extension (`event_groups`, in one pass, several
     times faster); None when the extension is not built."""
     try:
-        from exporter.parser._shapes import event_groups
+        from exporter.commands.parse._shapes import event_groups
     except ImportError:
         return None
     return cast(Callable[[str], Groups | None], event_groups)

@@ -30,8 +30,8 @@ import time
 
 import aiohttp
 
-from exporter.containers import ContainerStatus, container_status
-from exporter.kubeclient import PODS, KubeApi, KubeApiError, retry_delay
+from exporter.kube.client import PODS, KubeApi, KubeApiError, retry_delay
+from exporter.kube.containers import ContainerStatus, container_status
 from exporter.model import KubernetesLogSpec
 from exporter.parser import split_kubelet_prefix
 from exporter.sources.lines import LineSplitter, Sink

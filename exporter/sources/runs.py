@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from exporter.containers import ContainerStatus
+from exporter.kube.containers import ContainerStatus
 
 Action = Literal["previous", "follow", "wait"]
 

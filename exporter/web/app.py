@@ -15,10 +15,10 @@ from aiohttp.typedefs import Handler
 from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__
-from exporter.collector import ExporterRegistry
+from exporter.exposition.collector import ExporterRegistry
+from exporter.exposition.handler import make_metrics_handler, prerendering
 from exporter.state import Store
 from exporter.web.auth import basic_auth_middleware
-from exporter.web.exposition import make_metrics_handler, prerendering
 
 STORE = web.AppKey("store", Store)
 REGISTRY = web.AppKey("registry", CollectorRegistry)

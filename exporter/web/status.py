@@ -18,12 +18,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from exporter import __version__
-from exporter import humanize as h
+from exporter.diagnosis import humanize as h
+from exporter.diagnosis.evidence import last_slow_event, live_reports
+from exporter.diagnosis.report import EtcdReport, etcd_json
+from exporter.diagnosis.verdict import VerdictCode, p99_text
 from exporter.model import SOURCE_ETCD
-from exporter.report import EtcdReport, etcd_json
 from exporter.state import Store, TargetState
-from exporter.verdict import VerdictCode, p99_text
-from exporter.web.live import last_slow_event, live_reports
 
 REFRESH_SECONDS = 15
 Row = tuple[EtcdReport, TargetState]

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from exporter.scrape.tls import load_cert_chain_data
+from exporter.tls import load_cert_chain_data
 
 CLIENT_AUTH_TYPES: dict[str, ssl.VerifyMode] = {
     "NoClientCert": ssl.CERT_NONE,

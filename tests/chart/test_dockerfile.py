@@ -205,7 +205,7 @@ def test_dockerignore_keeps_only_the_build_inputs() -> None:
     (no compiled extension of this machine)."""
     files = _context_files()
     assert {"pyproject.toml", "setup.py", "README.md", "exporter/cli.py"} <= set(files)
-    assert "exporter/parser/_shapes.c" in files
+    assert "exporter/commands/parse/_shapes.c" in files
     top = ("pyproject.toml", "setup.py", "README.md")
     assert all(f in top or f.startswith("exporter/") for f in files)
     assert not [f for f in files if "__pycache__" in f or f.endswith((".pyc", ".so"))]

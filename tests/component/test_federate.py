@@ -28,6 +28,7 @@ import jsonschema
 import pytest
 from aiohttp import web
 
+from exporter.diagnosis.evidence import live_reports
 from exporter.model import (
     SOURCE_SHOOT_PROMETHEUS,
     Identity,
@@ -40,14 +41,13 @@ from exporter.scrape.errors import ScrapeError
 from exporter.scrape.extract import extract_payload
 from exporter.scrape.federate import Federation, match_selector
 from exporter.state import Store
-from exporter.web.live import live_reports
 from exporter.web.status import render_page, targets_json
-from tests.kube.client import eventually
-from tests.kube.daemon import Daemon, run_daemon, select
-from tests.kube.fixtures import kube_fixture  # noqa: F401
-from tests.kube.scenario import FAST, add_classes, add_etcd, add_member, add_pki
-from tests.kube.server import KubeEmulator
-from tests.relayed_view import direct_view, relayed_view
+from tests.support.kube.client import eventually
+from tests.support.kube.daemon import Daemon, run_daemon, select
+from tests.support.kube.fixtures import kube_fixture  # noqa: F401
+from tests.support.kube.scenario import FAST, add_classes, add_etcd, add_member, add_pki
+from tests.support.kube.server import KubeEmulator
+from tests.support.relayed_view import direct_view, relayed_view
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"

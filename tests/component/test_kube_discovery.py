@@ -10,10 +10,10 @@ import pytest
 
 from exporter.discovery.departure import NAMESPACE_DELETED, NOT_MATCHING, why_gone
 from exporter.model import KubernetesLogSpec, MemberState, Target
-from tests.kube import objects
-from tests.kube.client import eventually, kube_api, running_discovery
-from tests.kube.fixtures import kube_fixture  # noqa: F401
-from tests.kube.scenario import (
+from tests.support.kube import objects
+from tests.support.kube.client import eventually, kube_api, running_discovery
+from tests.support.kube.fixtures import kube_fixture  # noqa: F401
+from tests.support.kube.scenario import (
     FAST,
     STANDARD,
     THREE_SHOOTS,
@@ -21,7 +21,7 @@ from tests.kube.scenario import (
     add_three_shoots,
     default_pem,
 )
-from tests.kube.server import KubeEmulator
+from tests.support.kube.server import KubeEmulator
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -21,13 +21,13 @@ import pytest
 
 from exporter.model import Event
 from exporter.parser import parse_line
-from tests.etcd_harness import EtcdConfig, EtcdProcess, EtcdUnavailable, free_port, launch
-from tests.kube.client import eventually
-from tests.kube.daemon import Daemon, run_daemon, select, value
-from tests.kube.fixtures import kube_fixture  # noqa: F401
-from tests.kube.objects import claim_name
-from tests.kube.scenario import FAST, STANDARD, THREE_SHOOTS, add_three_shoots
-from tests.kube.server import KubeEmulator
+from tests.support.etcd import EtcdConfig, EtcdProcess, EtcdUnavailable, free_port, launch
+from tests.support.kube.client import eventually
+from tests.support.kube.daemon import Daemon, run_daemon, select, value
+from tests.support.kube.fixtures import kube_fixture  # noqa: F401
+from tests.support.kube.objects import claim_name
+from tests.support.kube.scenario import FAST, STANDARD, THREE_SHOOTS, add_three_shoots
+from tests.support.kube.server import KubeEmulator
 
 SLOW_POD = ("shoot--p2--c", "etcd-main")  # the drifted member, on the slow etcd
 FAST_POD = ("shoot--p1--a", "etcd-main")

@@ -15,11 +15,11 @@ import pytest
 from kubernetes.aio import client as kclient
 from kubernetes.aio import config as kconfig
 
-from tests.kube import objects
-from tests.kube.client import eventually
-from tests.kube.fixtures import kube_fixture  # noqa: F401
-from tests.kube.scenario import FAST, STANDARD, add_classes, add_etcd, add_member, add_pki
-from tests.kube.server import KubeEmulator
+from tests.support.kube import objects
+from tests.support.kube.client import eventually
+from tests.support.kube.fixtures import kube_fixture  # noqa: F401
+from tests.support.kube.scenario import FAST, STANDARD, add_classes, add_etcd, add_member, add_pki
+from tests.support.kube.server import KubeEmulator
 
 NS = "shoot--p1--a"
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from exporter.kubeclient import KubeApi
+from exporter.kube.client import KubeApi
 from exporter.model import KubernetesLogSpec
 from exporter.parser import split_kubelet_prefix
 from exporter.sources.kubelog import KubeLogFollower
-from tests.kube.client import eventually, kube_api
-from tests.kube.fixtures import kube_fixture  # noqa: F401
-from tests.kube.scenario import add_classes, add_member
-from tests.kube.server import KubeEmulator
+from tests.support.kube.client import eventually, kube_api
+from tests.support.kube.fixtures import kube_fixture  # noqa: F401
+from tests.support.kube.scenario import add_classes, add_member
+from tests.support.kube.server import KubeEmulator
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -22,12 +22,12 @@ from aiohttp import web
 
 from exporter.model import Event, EventKind
 from exporter.parser import parse_line
-from tests.etcd_harness import free_port
-from tests.kube.client import eventually
-from tests.kube.daemon import Daemon, Sample, run_daemon, select, value
-from tests.kube.fixtures import kube_fixture  # noqa: F401
-from tests.kube.scenario import FAST, add_classes, add_member
-from tests.kube.server import KubeEmulator
+from tests.support.etcd import free_port
+from tests.support.kube.client import eventually
+from tests.support.kube.daemon import Daemon, Sample, run_daemon, select, value
+from tests.support.kube.fixtures import kube_fixture  # noqa: F401
+from tests.support.kube.scenario import FAST, add_classes, add_member
+from tests.support.kube.server import KubeEmulator
 
 P = "etcd_latency_"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -12,11 +12,11 @@ import pytest
 from exporter.model import Target, TLSConfig
 from exporter.scrape.errors import ScrapeError
 from exporter.scrape.tls import SSLContextCache
-from tests.kube import objects
-from tests.kube.client import eventually, kube_api, running_discovery
-from tests.kube.fixtures import kube_fixture  # noqa: F401
-from tests.kube.objects import etcd_secret_names
-from tests.kube.scenario import (
+from tests.support.kube import objects
+from tests.support.kube.client import eventually, kube_api, running_discovery
+from tests.support.kube.fixtures import kube_fixture  # noqa: F401
+from tests.support.kube.objects import etcd_secret_names
+from tests.support.kube.scenario import (
     FAST,
     THREE_SHOOTS,
     add_classes,
@@ -28,8 +28,8 @@ from tests.kube.scenario import (
     default_pem,
     set_client_ref,
 )
-from tests.kube.server import KubeEmulator
-from tests.pki import b64
+from tests.support.kube.server import KubeEmulator
+from tests.support.pki import b64
 
 pytestmark = pytest.mark.timeout(60)
 

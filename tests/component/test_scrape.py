@@ -24,7 +24,7 @@ from exporter.scrape.buffers import BodyBuffers
 from exporter.scrape.extract import extract_families
 from exporter.scrape.layout import Extractor
 from exporter.state import Store
-from tests.etcd_harness import free_port
+from tests.support.etcd import free_port
 
 PAYLOAD = (
     Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "etcd-3.5.metrics"

@@ -27,6 +27,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
+from exporter.diagnosis.evidence import RECENT
 from exporter.model import (
     Event,
     EventKind,
@@ -44,9 +45,8 @@ from exporter.model import (
 )
 from exporter.state import Store
 from exporter.web.app import make_app
-from exporter.web.live import RECENT
 from exporter.web.status import add_status_routes, status_routes
-from tests.etcd_harness import free_port
+from tests.support.etcd import free_port
 
 FSYNC = "etcd_disk_wal_fsync_duration_seconds"
 COMMIT = "etcd_disk_backend_commit_duration_seconds"

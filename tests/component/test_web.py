@@ -22,13 +22,13 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.collector import make_registry
+from exporter.exposition.collector import make_registry
 from exporter.model import Identity, ScrapeSpec, Target, Volume
 from exporter.scrape.extract import extract_families
 from exporter.state import Store
 from exporter.web.app import make_app
 from exporter.web.webconfig import ConfigError, load_web_config, server_ssl_context
-from tests.etcd_harness import free_port
+from tests.support.etcd import free_port
 
 PAYLOAD = (
     Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "etcd-3.5.metrics"

@@ -29,8 +29,8 @@ from tests.e2e import stack
 from tests.e2e.dashboard_queries import load_dashboard, queries, substitute
 from tests.e2e.rules_transform import scale_rules
 from tests.e2e.webhook import Alert, WebhookReceiver
-from tests.etcd_harness import EtcdProcess, EtcdUnavailable, free_port, start_etcd
 from tests.rules.promtool import RULES_FILE
+from tests.support.etcd import EtcdProcess, EtcdUnavailable, free_port, start_etcd
 
 pytestmark = pytest.mark.e2e
 

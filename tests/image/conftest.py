@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.etcd_harness import EtcdPool, EtcdProcess, EtcdUnavailable
 from tests.image.podman import Podman, find_podman, image_name, in_ci
+from tests.support.etcd import EtcdPool, EtcdProcess, EtcdUnavailable
 
 
 @pytest.fixture(scope="session")

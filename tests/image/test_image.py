@@ -25,8 +25,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter import __version__
 from exporter.settings import DEFAULT_PORT
 from tests.chart.helm import REPO_ROOT
-from tests.etcd_harness import EtcdProcess, free_port
 from tests.image.podman import Container, Mount, Podman
+from tests.support.etcd import EtcdProcess, free_port
 
 pytestmark = pytest.mark.image
 
@@ -82,9 +82,9 @@ def test_help_and_version(podman: Podman) -> None:
 # Run in the image by the image's python: what the venv holds and how it runs.
 PROBE = """
 import importlib.util, json, os, shutil, sys
-import exporter.app, exporter.kubeclient, exporter.discovery.kubernetes
-import exporter.commands.parse, exporter.commands.diagnose
-from exporter import malloctune
+import exporter.app, exporter.kube.client, exporter.discovery.kubernetes
+import exporter.commands.parse.command, exporter.commands.diagnose.command
+from exporter.runtime import malloctune
 from kubernetes.aio import client
 for name in ("ApiClient", "Configuration", "CoreV1Api", "StorageV1Api", "CustomObjectsApi"):
     getattr(client, name)
@@ -103,7 +103,7 @@ print(json.dumps({
     "pip": importlib.util.find_spec("pip") is not None,
     "setuptools": importlib.util.find_spec("setuptools") is not None,
     "compilers": [c for c in ("gcc", "cc", "strip") if shutil.which(c)],
-    "shapes": importlib.util.find_spec("exporter.parser._shapes").origin,
+    "shapes": importlib.util.find_spec("exporter.commands.parse._shapes").origin,
     "mmap_threshold_set": malloctune.configure(),
     "no_bytecode": no_bytecode,
     "test_dirs": sorted(

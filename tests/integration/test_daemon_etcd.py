@@ -25,8 +25,8 @@ import yaml
 
 from exporter.parser import UNPARSED, parse_line
 from tests.conftest import StartEtcd
-from tests.etcd_harness import EtcdProcess, free_port
-from tests.kube.daemon import REPO, Daemon, Sample, run_daemon, select, value
+from tests.support.etcd import EtcdProcess, free_port
+from tests.support.kube.daemon import REPO, Daemon, Sample, run_daemon, select, value
 
 pytestmark = pytest.mark.integration
 
@@ -395,7 +395,7 @@ def test_demo_names_the_slow_members_storage_class(tmp_path: Path) -> None:
         "PYTHONPATH": str(REPO),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.demo"],
+        [sys.executable, "-m", "tools.demo"],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -418,7 +418,7 @@ async def test_discovery_crash_exits_nonzero_after_cleanup(
     """In-process: the root TaskGroup ends on a discovery crash, and the listener is closed."""
     from exporter import app
     from exporter.cli import load
-    from exporter.config_check import prepare_run
+    from exporter.preflight import prepare_run
     from exporter.settings import RunSettings
 
     async def crashing(publish: Callable[..., None]) -> None:

@@ -34,10 +34,10 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.etcd_harness import EtcdPool, EtcdProcess, EtcdUnavailable, free_port
-from tests.kube import scenario
-from tests.kube.fixtures import kube_fixture  # noqa: F401 - the `kube` fixture
-from tests.kube.server import KubeEmulator
+from tests.support.etcd import EtcdPool, EtcdProcess, EtcdUnavailable, free_port
+from tests.support.kube import scenario
+from tests.support.kube.fixtures import kube_fixture  # noqa: F401 - the `kube` fixture
+from tests.support.kube.server import KubeEmulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

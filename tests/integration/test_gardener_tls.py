@@ -38,9 +38,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import pki
 from tests.chart.helm import installed_args
-from tests.etcd_harness import (
+from tests.support import pki
+from tests.support.etcd import (
     EtcdProcess,
     EtcdTLS,
     EtcdUnavailable,
@@ -49,11 +49,11 @@ from tests.etcd_harness import (
     launch,
     start_etcd,
 )
-from tests.kube.client import eventually
-from tests.kube.daemon import Daemon, Sample, run_daemon, select, value
-from tests.kube.fixtures import kube_fixture  # noqa: F401
-from tests.kube.objects import EtcdSecrets, etcd_secret_names, tls_secret
-from tests.kube.scenario import (
+from tests.support.kube.client import eventually
+from tests.support.kube.daemon import Daemon, Sample, run_daemon, select, value
+from tests.support.kube.fixtures import kube_fixture  # noqa: F401
+from tests.support.kube.objects import EtcdSecrets, etcd_secret_names, tls_secret
+from tests.support.kube.scenario import (
     FAST,
     STANDARD,
     ShootPEM,
@@ -63,7 +63,7 @@ from tests.kube.scenario import (
     add_pki,
     set_client_ref,
 )
-from tests.kube.server import KubeEmulator
+from tests.support.kube.server import KubeEmulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -30,16 +30,16 @@ import yaml
 
 from exporter.model import RelayedFamily, ScrapeSpec, TLSConfig
 from exporter.scrape.client import make_session, scrape_once
-from tests import pki
 from tests.chart.helm import installed_args
 from tests.e2e.stack import Service, binary_or_skip, start, wait_ready
-from tests.etcd_harness import EtcdProcess, EtcdTLS, EtcdUnavailable, Version, free_port, start_etcd
-from tests.kube.client import eventually
-from tests.kube.daemon import Daemon, run_daemon, select, value
-from tests.kube.fixtures import kube_fixture  # noqa: F401
-from tests.kube.scenario import FAST, ShootPEM, add_classes, add_etcd, add_member, add_pki
-from tests.kube.server import KubeEmulator
-from tests.relayed_view import direct_view, relayed_view, shape
+from tests.support import pki
+from tests.support.etcd import EtcdProcess, EtcdTLS, EtcdUnavailable, Version, free_port, start_etcd
+from tests.support.kube.client import eventually
+from tests.support.kube.daemon import Daemon, run_daemon, select, value
+from tests.support.kube.fixtures import kube_fixture  # noqa: F401
+from tests.support.kube.scenario import FAST, ShootPEM, add_classes, add_etcd, add_member, add_pki
+from tests.support.kube.server import KubeEmulator
+from tests.support.relayed_view import direct_view, relayed_view, shape
 
 pytestmark = pytest.mark.integration
 

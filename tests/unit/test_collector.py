@@ -18,7 +18,8 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
-from exporter.collector import EtcdLatencyCollector, ExporterRegistry, make_registry
+from exporter.exposition.collector import EtcdLatencyCollector, ExporterRegistry, make_registry
+from exporter.exposition.handler import go_float, render, render_collector
 from exporter.metrics import SCRAPE_ERROR_REASONS
 from exporter.model import (
     Event,
@@ -36,7 +37,6 @@ from exporter.model import (
 )
 from exporter.scrape.extract import extract_families
 from exporter.state import Store
-from exporter.web.exposition import go_float, render, render_collector
 
 TESTS = Path(__file__).resolve().parents[1]
 GOLDEN = TESTS / "golden" / "collector.prom"

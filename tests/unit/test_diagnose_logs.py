@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.commands import logread
-from exporter.commands.logread import LogReadError, log_evidence, read_events, within
+from exporter.commands.diagnose import logread
+from exporter.commands.diagnose.logread import LogReadError, log_evidence, read_events, within
 from exporter.model import CommandLogSpec, Event, EventKind, FileLogSpec
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -13,12 +13,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from exporter.commands.progress import Progress
-from exporter.commands.report import COLUMNS, clean, render_table
-from exporter.histogram import Latency
+from exporter.commands.diagnose.progress import Progress
+from exporter.commands.diagnose.table import COLUMNS, clean, render_table
+from exporter.diagnosis.histogram import Latency
+from exporter.diagnosis.report import EtcdReport, exit_code, report_json, sort_reports
+from exporter.diagnosis.verdict import DiskEvidence, LogEvidence, VerdictCode, judge
 from exporter.model import Identity, Target, Volume
-from exporter.report import EtcdReport, exit_code, report_json, sort_reports
-from exporter.verdict import DiskEvidence, LogEvidence, VerdictCode, judge
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "diagnose.schema.json"
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

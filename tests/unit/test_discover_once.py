@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
-from exporter.commands.discover_once import DiscoveryFailed, _denied, first_publish
+from exporter.commands.diagnose.discover_once import DiscoveryFailed, _denied, first_publish
 from exporter.model import Target
 
 Publish = Callable[[Mapping[str, Target]], None]

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from exporter.cli import load
-from exporter.commands.report import render_table
+from exporter.commands.diagnose.table import render_table
+from exporter.diagnosis.report import EtcdReport
+from exporter.diagnosis.verdict import DiskEvidence, LogEvidence, judge
 from exporter.metrics import RELAYED, RELAYED_WITH_VOLUME
 from exporter.model import Identity, RelayedFamily, ScrapeSpec, Target
-from exporter.report import EtcdReport
 from exporter.scrape.extract import WANTED, extract_payload
 from exporter.scrape.federate import (
     ETCD_FAMILIES,
@@ -28,7 +29,6 @@ from exporter.scrape.federate import (
     parse_federation,
 )
 from exporter.settings import DiagnoseSettings, RunSettings
-from exporter.verdict import DiskEvidence, LogEvidence, judge
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ANSWER = (FIXTURES / "federate" / "shoot.federate").read_text()

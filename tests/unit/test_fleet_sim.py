@@ -56,14 +56,16 @@ def test_log_lines_parse_as_etcd_lines_with_few_warnings() -> None:
     maker = LineMaker(random.Random(3))
     kinds: dict[object, int] = {}
     for i in range(4000):
-        result = parse_line(maker.line(namespace="shoot--p0--s1", slow=i % 2 == 0, ts=iso_now()))
+        line = maker.line(namespace="shoot--p0--s1", slow=i % 2 == 0, ts=iso_now())
+        result = parse_line(line.text)
         assert result is not UNPARSED
         kind = result.kind if isinstance(result, Event) else None
+        assert (line.operation is not None) == (kind is EventKind.SLOW_REQUEST)
         kinds[kind] = kinds.get(kind, 0) + 1
     assert kinds[None] > 3600  # mostly info lines
     assert kinds[EventKind.SLOW_REQUEST] > 0
     assert kinds[EventKind.SLOW_FDATASYNC] > 0
-    burst = [parse_line(line) for line in maker.burst(namespace="shoot--p0--s1", ts=iso_now())]
+    burst = [parse_line(line.text) for line in maker.burst(namespace="shoot--p0--s1", ts=iso_now())]
     assert burst
     assert all(isinstance(e, Event) and e.kind is EventKind.SLOW_REQUEST for e in burst)
 
@@ -76,8 +78,10 @@ def test_marker_line_is_a_slow_compaction() -> None:
     maker = LineMaker(random.Random(5))
     ops = set()
     for _ in range(2000):
-        result = parse_line(maker.slow_request(namespace="shoot--p0--s1", ts=iso_now()))
+        line = maker.slow_request(namespace="shoot--p0--s1", ts=iso_now())
+        result = parse_line(line.text)
         assert isinstance(result, Event)
+        assert result.operation == line.operation  # the writer's ledger names the exporter's label
         ops.add(result.operation)
     assert Operation.COMPACTION not in ops  # the generator never writes the marker's kind
 

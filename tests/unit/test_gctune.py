@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import gc
 
-from exporter import gctune
+from exporter.runtime import gctune
 
 
 def test_configure_then_restore() -> None:

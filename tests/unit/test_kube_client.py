@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exporter.kubeclient import KubeConfigError, kubeconfig_path, load_api_client, retry_delay
-from exporter.kubeerrors import ErrorLog, KubeApiError
+from exporter.kube.client import KubeConfigError, kubeconfig_path, load_api_client, retry_delay
+from exporter.kube.errors import ErrorLog, KubeApiError
 from exporter.settings import KubernetesSettings
 
 

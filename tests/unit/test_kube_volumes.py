@@ -17,7 +17,7 @@ from exporter.discovery.volumes import (
     trim_class,
     trim_pv,
 )
-from tests.kube import objects
+from tests.support.kube import objects
 
 NS = "shoot--p1--a"
 CLASSES = {

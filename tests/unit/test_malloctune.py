@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from exporter import malloctune
+from exporter.runtime import malloctune
 
 pytestmark = pytest.mark.skipif(
     platform.libc_ver()[0] != "glibc", reason="the dynamic mmap threshold is glibc's"
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(
 PROBE = textwrap.dedent(
     """
     import ctypes, sys
-    from exporter import malloctune
+    from exporter.runtime import malloctune
 
     class MallInfo2(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t) for name in (

@@ -8,10 +8,19 @@ from typing import Any
 import pytest
 
 from exporter import metrics as m
-from exporter.commands.diagnose import member_evidence as diagnose_member_evidence
-from exporter.containers import ContainerStatus, container_status, member_state, rfc3339
+from exporter.commands.diagnose.command import member_evidence as diagnose_member_evidence
+from exporter.diagnosis.histogram import window_latency
+from exporter.diagnosis.verdict import (
+    NOT_RUNNING,
+    DiskEvidence,
+    LogEvidence,
+    MemberEvidence,
+    VerdictCode,
+    judge,
+    p99_text,
+)
 from exporter.discovery.members import MemberBook, gone_target
-from exporter.histogram import window_latency
+from exporter.kube.containers import ContainerStatus, container_status, member_state, rfc3339
 from exporter.model import (
     Identity,
     KubernetesLogSpec,
@@ -25,15 +34,6 @@ from exporter.model import (
 )
 from exporter.sources.runs import next_step
 from exporter.state import Store, restarts_added
-from exporter.verdict import (
-    NOT_RUNNING,
-    DiskEvidence,
-    LogEvidence,
-    MemberEvidence,
-    VerdictCode,
-    judge,
-    p99_text,
-)
 
 RUNNING, RESTARTING, PENDING, GONE = (
     MemberState.RUNNING,

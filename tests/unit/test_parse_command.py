@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from exporter.cli import FAST_ENV_PREFIX, fast_parse_args, load
-from exporter.commands import parse as parse_command
-from exporter.commands.parse import (
+from exporter.commands.parse import command as parse_command
+from exporter.commands.parse.command import (
     OVERLONG,
     read_batches,
     read_blocks,
@@ -30,8 +30,8 @@ from exporter.commands.parse import (
     split_ranges,
     summarize,
 )
-from exporter.parser.scanner import MAX_LINE_BYTES
-from exporter.parser.summary import Summary
+from exporter.commands.parse.scanner import MAX_LINE_BYTES
+from exporter.commands.parse.summary import Summary
 from exporter.settings import ENV_PREFIX, ParseSettings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exporter.commands.parse.bulk import is_boring
 from exporter.model import Event, EventKind
 from exporter.parser import MAX_LINE_LENGTH, UNPARSED, Unparsed, parse_line
-from exporter.parser.bulk import is_boring
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SLOW_FSYNC = (

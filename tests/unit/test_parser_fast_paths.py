@@ -30,12 +30,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exporter import durations
+from exporter.commands.parse._shapes import event_groups
+from exporter.commands.parse.summary import LogHistogram, Summary
 from exporter.model import Event, EventKind, Operation
 from exporter.parser import parse_line, request, zap
-from exporter.parser._shapes import event_groups
 from exporter.parser.events import _event_maker, new_event
 from exporter.parser.prefix import EMBEDDED_MIN_LENGTH
-from exporter.parser.summary import LogHistogram, Summary
 from tests.unit.test_parser_scanner import FIXTURES, bench_module
 
 KUBELET = "2026-01-05T10:00:00.098703123Z "
@@ -125,7 +125,7 @@ def test_the_extension_reads_the_lines() -> None:
 
 def test_without_the_extension_the_regex_reads_the_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     """An install without a compiler: the import fails and `_FAST` does the work."""
-    monkeypatch.setitem(sys.modules, "exporter.parser._shapes", None)
+    monkeypatch.setitem(sys.modules, "exporter.commands.parse._shapes", None)
     assert zap._accelerator() is None
     monkeypatch.setattr(zap, "fast_groups", zap._regex_groups)
     assert same(parse_line(KUBELET + REQUEST_LINE), general(KUBELET + REQUEST_LINE))

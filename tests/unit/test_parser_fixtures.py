@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from exporter.commands.parse import event_record
+from exporter.commands.parse.command import event_record
 from exporter.model import Event
 from exporter.parser import UNPARSED, parse_line
 

@@ -19,13 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.commands.parse import summarize
+from exporter.commands.parse import scanner
+from exporter.commands.parse.bulk import BLOCK_PATTERNS
+from exporter.commands.parse.command import summarize
+from exporter.commands.parse.scanner import MAX_LINE_BYTES, classify_raw, fold, summarize_block
+from exporter.commands.parse.summary import Summary
 from exporter.model import Event, EventKind
-from exporter.parser import scanner
-from exporter.parser.bulk import BLOCK_PATTERNS
 from exporter.parser.prefix import EMBEDDED_MIN_LENGTH
-from exporter.parser.scanner import MAX_LINE_BYTES, classify_raw, fold, summarize_block
-from exporter.parser.summary import Summary
 from exporter.parser.text import STARTS
 from exporter.parser.zap import HANDLERS, PREFIXES
 

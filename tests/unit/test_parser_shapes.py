@@ -1,4 +1,4 @@
-"""The C accelerator `exporter.parser._shapes` deletes exactly what BLOCK_PATTERNS[0:2] delete.
+"""The C accelerator `commands.parse._shapes` deletes exactly what BLOCK_PATTERNS[0:2] delete.
 
 `undeleted` is compared with the strict forms of the first two block patterns (prefixed and
 unprefixed zap info lines of no interest), and the number of lines it counts on the way with
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.parser import scanner
-from exporter.parser.bulk import (
+from exporter.commands.parse import scanner
+from exporter.commands.parse.bulk import (
     BLOCK_PATTERNS,
     KUBELET_SHAPE,
     ZAP_CALLER,
@@ -31,8 +31,8 @@ from exporter.parser.bulk import (
     interesting_starts,
     zap_tail,
 )
-from exporter.parser.scanner import classify_raw
-from exporter.parser.summary import Summary
+from exporter.commands.parse.scanner import classify_raw
+from exporter.commands.parse.summary import Summary
 from tests.unit.test_parser_scanner import (
     FIXTURES,
     INFO,
@@ -52,7 +52,7 @@ TAIL = zap_tail((b"info",))
 
 def shapes() -> ModuleType:
     try:
-        return importlib.import_module("exporter.parser._shapes")
+        return importlib.import_module("exporter.commands.parse._shapes")
     except ImportError as err:
         pytest.fail(f"the C extension is not built (pip install -e . with a compiler): {err}")
 
@@ -119,7 +119,7 @@ def test_extension_is_built_and_used() -> None:
 
 def test_without_the_extension_the_switch_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
     """An install without a compiler: the import fails and the patterns do all the work."""
-    monkeypatch.setitem(sys.modules, "exporter.parser._shapes", None)
+    monkeypatch.setitem(sys.modules, "exporter.commands.parse._shapes", None)
     assert scanner._accelerator() is None
     monkeypatch.setattr(scanner, "_undeleted", None)
     summary = Summary()

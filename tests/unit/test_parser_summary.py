@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exporter.commands.parse.summary import LogHistogram, Summary
+from exporter.commands.parse.table import render
 from exporter.durations import parse_duration
 from exporter.model import Event, EventKind, Operation
-from exporter.parser.report import render
-from exporter.parser.summary import LogHistogram, Summary
 
 
 def test_histogram_quantiles_within_one_percent() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import pki
+from tests.support import pki
 
 NS = "shoot--dev--alpha"
 

@@ -20,7 +20,11 @@ from hypothesis import strategies as st
 from prometheus_client import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from exporter.collector import ExporterRegistry, make_registry
+from exporter.exposition import handler as exposition
+from exporter.exposition.chunks import ChunkCache, prerender
+from exporter.exposition.collector import ExporterRegistry, make_registry
+from exporter.exposition.handler import accepts_gzip, chunk_cache, gzip_parts, render
+from exporter.exposition.textsink import go_float, go_floats
 from exporter.model import (
     Event,
     EventKind,
@@ -36,10 +40,6 @@ from exporter.model import (
 from exporter.scrape import extract
 from exporter.scrape.extract import extract_families
 from exporter.state import Limits, Store
-from exporter.web import exposition
-from exporter.web.chunks import ChunkCache, prerender
-from exporter.web.exposition import accepts_gzip, chunk_cache, gzip_parts, render
-from exporter.web.textsink import go_float, go_floats
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "metrics"
 PAYLOAD = (FIXTURES / "etcd-3.5.metrics").read_text()

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from exporter.cli import load
-from exporter.config_check import prepare_run
 from exporter.discovery.sharding import owns
 from exporter.discovery.static import StaticDiscovery, TargetsFileError, load_targets_file
 from exporter.model import CommandLogSpec, FileLogSpec, ScrapeSpec, Target
+from exporter.preflight import prepare_run
 from exporter.settings import RunSettings
 from exporter.state import Store
 from exporter.supervisor import Supervisor

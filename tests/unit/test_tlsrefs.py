@@ -18,7 +18,7 @@ from exporter.discovery.tlsrefs import (
     pem_problem,
 )
 from exporter.settings import ScrapeSettings
-from tests import pki
+from tests.support import pki
 
 NS = "shoot--p1--a"
 ETCD = EtcdInfo(

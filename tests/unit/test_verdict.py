@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter import humanize as h
-from exporter.histogram import (
+from exporter.diagnosis import humanize as h
+from exporter.diagnosis.histogram import (
     Histogram,
     Latency,
     delta,
@@ -22,8 +22,7 @@ from exporter.histogram import (
     share_above,
     window_latency,
 )
-from exporter.model import RelayedFamily, Sample, Volume
-from exporter.verdict import (
+from exporter.diagnosis.verdict import (
     NO_METRICS_URL,
     WAL_FSYNC,
     DiskEvidence,
@@ -32,6 +31,7 @@ from exporter.verdict import (
     judge,
     p99_text,
 )
+from exporter.model import RelayedFamily, Sample, Volume
 
 ETCD_BOUNDS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024)
 

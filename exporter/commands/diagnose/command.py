@@ -1,0 +1,262 @@
+"""`etcd-latency-exporter diagnose`: which etcd is on a slow disk, and why — in one command.
+
+Discovers every member like the daemon (`discover_once` in this package), then per member,
+concurrently: scrapes /metrics, waits `--window`, scrapes again (the difference gives WAL fsync
+and backend commit p99 over the window) and meanwhile reads the last `--since` of its log. The
+evidence goes through `exporter.diagnosis.verdict.judge`; the report is a table or JSON on stdout.
+
+`--concurrency` bounds the members being scraped or having their log read at the same time; the
+windows of all members overlap, so the run takes about one window plus the I/O.
+Exit codes: 0 every verdict `ok`, 1 any other verdict, 2 bad configuration or nothing to report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TextIO
+
+import aiohttp
+
+from exporter.commands.diagnose.discover_once import DiscoveryFailed, discover_once
+from exporter.commands.diagnose.logread import LogReadError, PodLogs, log_evidence, read_events
+from exporter.commands.diagnose.progress import Progress
+from exporter.commands.diagnose.table import render_table
+from exporter.diagnosis import humanize as h
+from exporter.diagnosis.histogram import Latency, window_latency
+from exporter.diagnosis.report import EtcdReport, exit_code, report_json, sort_reports
+from exporter.diagnosis.verdict import (
+    BACKEND_COMMIT,
+    NO_METRICS_URL,
+    NOT_RUNNING,
+    QUANTILE,
+    SHARE_BOUND,
+    WAL_FSYNC,
+    DiskEvidence,
+    LogEvidence,
+    MemberEvidence,
+    judge,
+)
+from exporter.model import SOURCE_SHOOT_PROMETHEUS, RelayedFamily, ScrapeSpec, Target
+from exporter.runtime.logconfig import setup_logging
+from exporter.scrape.client import make_session, scrape_once
+from exporter.scrape.errors import ScrapeError
+from exporter.scrape.federate import Federation
+from exporter.settings import DiagnoseSettings
+
+logger = logging.getLogger(__name__)
+
+EXIT_USAGE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every member's examination shares."""
+
+    settings: DiagnoseSettings
+    session: aiohttp.ClientSession
+    kube: PodLogs | None
+    limit: asyncio.Semaphore
+    progress: Progress
+    now: datetime
+    # members read from their namespace's Prometheus (--scrape.source=shoot-prometheus)
+    federation: Federation | None = None
+
+
+def run_diagnose(settings: DiagnoseSettings) -> int:
+    """The `diagnose` subcommand: report on stdout, progress on a terminal's stderr."""
+    explicit = "level" in settings.log.model_fields_set
+    setup_logging(level=settings.log.level if explicit else "warn", fmt=settings.log.format)
+    try:
+        return asyncio.run(diagnose(settings, out=sys.stdout, progress=Progress(sys.stderr)))
+    except DiscoveryFailed as err:
+        print(f"etcd-latency-exporter diagnose: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+async def diagnose(settings: DiagnoseSettings, *, out: TextIO, progress: Progress) -> int:
+    """Discover, examine, print the report; returns the exit code."""
+    async with progress.running(), discover_once(settings) as (targets, kube):
+        if not targets:
+            raise DiscoveryFailed(_nothing_found(settings))
+        progress.total = len(targets)
+        reports = await examine_all(targets, settings=settings, kube=kube, progress=progress)
+    reports = sort_reports(reports)
+    if settings.output == "json":
+        doc = report_json(
+            reports, window=settings.window, since=settings.since, generated_at=datetime.now(UTC)
+        )
+        out.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    else:
+        out.write(render_table(reports, window=settings.window, since=settings.since))
+    out.flush()
+    return exit_code(reports)
+
+
+def _nothing_found(settings: DiagnoseSettings) -> str:
+    if settings.discovery == "static":
+        return f"no etcd members in {settings.static.targets_file}"
+    return "no etcd members found (check --kubernetes.selectors and --kubernetes.namespaces)"
+
+
+async def examine_all(
+    targets: list[Target], *, settings: DiagnoseSettings, kube: PodLogs | None, progress: Progress
+) -> list[EtcdReport]:
+    """Every member's report; members run concurrently, their I/O bounded by --concurrency."""
+    async with _session(settings) as session:
+        ctx = Context(
+            settings=settings,
+            session=session,
+            kube=kube,
+            limit=asyncio.Semaphore(settings.concurrency),
+            progress=progress,
+            now=datetime.now(UTC),
+            federation=_federation(settings, session),
+        )
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(examine(t, ctx), name=f"diagnose {t.key}") for t in targets]
+        finally:
+            if ctx.federation is not None:
+                await ctx.federation.close()
+    return [t.result() for t in tasks]
+
+
+def _federation(settings: DiagnoseSettings, session: aiohttp.ClientSession) -> Federation | None:
+    """One /federate request per namespace and round of scrapes, shared by its members: an
+    answer is reused for half the window, so the second round asks again."""
+    if settings.scrape.source != SOURCE_SHOOT_PROMETHEUS:
+        return None
+    return Federation(
+        session=session,
+        jobs=settings.scrape.shoot_prometheus_jobs,
+        timeout=settings.scrape.timeout,
+        max_bytes=settings.scrape.max_bytes,
+        max_age=settings.window / 2,
+    )
+
+
+@asynccontextmanager
+async def _session(settings: DiagnoseSettings) -> AsyncIterator[aiohttp.ClientSession]:
+    session = make_session(concurrency=max(settings.concurrency, 1))
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+async def examine(target: Target, ctx: Context) -> EtcdReport:
+    """One member: two scrapes `--window` apart and its recent log, judged."""
+    run: list[Latency | None] = []
+    async with asyncio.TaskGroup() as tg:
+        logs_task = tg.create_task(_logs(target, ctx))
+        disk = await _disk(target, ctx, run=run)
+    logs = logs_task.result()
+    member = member_evidence(target, run[0] if run else None, now=time.time())
+    verdict = judge(volume=target.volume, disk=disk, logs=logs, member=member)
+    ctx.progress.done += 1
+    return EtcdReport(target=target, disk=disk, logs=logs, verdict=verdict, member=member)
+
+
+def member_evidence(target: Target, fsync: Latency | None, *, now: float) -> MemberEvidence | None:
+    """A Kubernetes member's container as its pod says: its restart count since the pod started
+    (the pod keeps no history of when), its last exit and how long ago, and `fsync` — WAL fsync
+    since etcd started, from the one scrape made while it ran — when it stopped running."""
+    member = target.member
+    if member is None:
+        return None
+    scope = "since the pod started"
+    if member.pod_started_at is not None:
+        scope += f" {h.span(max(now - member.pod_started_at, 0.0))} ago"
+    last_exit = member.last_exit
+    if last_exit and member.last_exit_at is not None:
+        last_exit += f", {h.span(max(now - member.last_exit_at, 0.0))} ago"
+    return MemberEvidence(
+        state=str(member.state),
+        reason=member.reason,
+        restarts=member.restart_count,
+        scope=scope,
+        last_exit=last_exit,
+        fsync=fsync,
+    )
+
+
+async def _disk(
+    target: Target, ctx: Context, *, run: list[Latency | None] | None = None
+) -> DiskEvidence:
+    """Two scrapes; a member whose container stops running between them gives `run` the WAL
+    fsync of the first one (since its etcd started: its run so far)."""
+    spec = target.scrape
+    if not target.running:
+        return DiskEvidence(reachable=False, error=NOT_RUNNING)  # its pod IP is not etcd's
+    if spec is None:
+        return DiskEvidence(reachable=False, error=NO_METRICS_URL)
+    first = await _scrape(target.key, spec, ctx)
+    if isinstance(first, ScrapeError):
+        return DiskEvidence(reachable=False, error=first.reason)
+    started = time.monotonic()
+    ends = started + ctx.settings.window
+    ctx.progress.window_ends = max(ctx.progress.window_ends or 0.0, ends)
+    await asyncio.sleep(max(0.0, ends - time.monotonic()))
+    second = await _scrape(target.key, spec, ctx)
+    if isinstance(second, ScrapeError):
+        if run is not None and target.member is not None:
+            run.append(window_latency(None, first, name=WAL_FSYNC, q=QUANTILE, bound=SHARE_BOUND))
+        return DiskEvidence(reachable=False, error=second.reason)
+    return DiskEvidence(
+        reachable=True,
+        window=time.monotonic() - started,
+        fsync=window_latency(first, second, name=WAL_FSYNC, q=QUANTILE, bound=SHARE_BOUND),
+        commit=window_latency(first, second, name=BACKEND_COMMIT, q=QUANTILE, bound=SHARE_BOUND),
+    )
+
+
+async def _scrape(
+    key: str, spec: ScrapeSpec, ctx: Context
+) -> tuple[RelayedFamily, ...] | ScrapeError:
+    scrape = ctx.settings.scrape
+    async with ctx.limit:
+        try:
+            if spec.source == SOURCE_SHOOT_PROMETHEUS and ctx.federation is not None:
+                families = await ctx.federation.families(spec)
+            else:
+                families = await scrape_once(
+                    session=ctx.session,
+                    spec=spec,
+                    timeout=scrape.timeout,
+                    max_bytes=scrape.max_bytes,
+                )
+        except ScrapeError as err:
+            logger.info(
+                "Scrape failed",
+                extra={"target": key, "reason": err.reason, "detail": err.detail},
+            )
+            return err
+    ctx.progress.scraped += 1
+    return families
+
+
+async def _logs(target: Target, ctx: Context) -> LogEvidence:
+    scope = f"in the last {h.span(ctx.settings.since)}"
+    if target.log is None:
+        return LogEvidence(scope=scope, read=False, error="no log source")
+    async with ctx.limit:
+        try:
+            events = await read_events(
+                target.log,
+                since=ctx.settings.since,
+                now=ctx.now,
+                kube=ctx.kube,
+                read_timeout=ctx.settings.kubernetes.request_timeout,
+            )
+        except LogReadError as err:
+            logger.info("Log not read", extra={"target": target.key, "err": str(err)})
+            return LogEvidence(scope=scope, read=False, error=str(err))
+    return log_evidence(events, scope=scope)

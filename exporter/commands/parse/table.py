@@ -1,0 +1,73 @@
+"""`parse --output summary`: the Summary as a readable table. Pure."""
+
+from __future__ import annotations
+
+from exporter.commands.parse.summary import QUANTILES, LogHistogram, Summary
+from exporter.durations import format_duration
+
+_TOP_RESOURCES = 20
+
+
+def render(summary: Summary) -> str:
+    """The summary as plain text, one section per block."""
+    blocks = [_totals(summary), _kinds(summary)]
+    if summary.operations:
+        blocks += [_operations(summary), _resources(summary)]
+    return "\n\n".join(blocks) + "\n"
+
+
+def _totals(summary: Summary) -> str:
+    rows = [
+        ("lines read", f"{summary.lines:,}"),
+        ("lines unparsed", f"{summary.unparsed:,}"),
+        ("events", f"{summary.events:,}"),
+        ("first event", summary.first.isoformat() if summary.first else "-"),
+        ("last event", summary.last.isoformat() if summary.last else "-"),
+    ]
+    return "\n".join(f"{name:<16}{value}" for name, value in rows)
+
+
+def _kinds(summary: Summary) -> str:
+    if not summary.kinds:
+        return "no events"
+    header = ["events by kind", "count", *(f"p{round(q * 100)}" for q in QUANTILES), "max"]
+    rows = [header]
+    for kind, count in summary.kinds.most_common():
+        rows.append([kind, f"{count:,}", *_duration_cells(summary.durations.get(kind))])
+    return _table(rows) + "\n(percentiles estimated within 1 %; max exact)"
+
+
+def _duration_cells(hist: LogHistogram | None) -> list[str]:
+    if hist is None or hist.count == 0:
+        return ["-"] * (len(QUANTILES) + 1)
+    values = [hist.quantile(q) for q in QUANTILES] + [hist.maximum]
+    return [format_duration(v) if v is not None else "-" for v in values]
+
+
+def _operations(summary: Summary) -> str:
+    rows = [["slow requests by operation", "count", "read-only"]]
+    for op, count in summary.operations.most_common():
+        rows.append([op, f"{count:,}", f"{summary.read_only.get(op, 0):,}"])
+    return _table(rows)
+
+
+def _resources(summary: Summary) -> str:
+    rows = [["slow requests by resource", "count"]]
+    common = summary.resources.most_common()
+    for resource, count in common[:_TOP_RESOURCES]:
+        rows.append([resource, f"{count:,}"])
+    rest = sum(count for _, count in common[_TOP_RESOURCES:])
+    if rest:
+        rows.append([f"({len(common) - _TOP_RESOURCES} more)", f"{rest:,}"])
+    return _table(rows)
+
+
+def _table(rows: list[list[str]]) -> str:
+    """Left-aligned first column, right-aligned numbers."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])]
+        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
