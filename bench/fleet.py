@@ -10,6 +10,8 @@ event-to-/metrics delay, scrape spread and open log streams, and checks the budg
     python bench/fleet.py --shoots 1000                      # one point, 30 s interval, 3 cycles
     python bench/fleet.py --shoots 1000 --replicas 4 --reshard-to 5   # sharding
     python bench/fleet.py --curve 100,500,1000,2000          # scaling curve + PNG
+    python bench/fleet.py --shoots 1000 --storm-members 200 --storm-rate 100 --storm-seconds 300
+                                                             # an incident's log storm
 
 See bench/README.md.
 """
@@ -28,7 +30,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.fleetbench import report, stack  # noqa: E402
-from bench.fleetbench.modes import PointPlan, bench_point  # noqa: E402
+from bench.fleetbench.modes import PointPlan, bench_point, storm_point  # noqa: E402
+from bench.fleetbench.storm import StormPlan  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -59,7 +62,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--exporter-tree", type=Path, help="run the exporter from this source tree (A/B runs)"
     )
-    return p.parse_args(argv)
+    s = p.add_argument_group("storm mode (one replica; replaces the measured window)")
+    s.add_argument("--storm-members", type=int, default=0, help="members in the storm (0: none)")
+    s.add_argument("--storm-rate", type=float, default=100.0, help="slow requests/member/s")
+    s.add_argument("--storm-seconds", type=float, default=300.0)
+    s.add_argument("--storm-before", type=float, default=30.0, help="normal windows before, s")
+    s.add_argument("--storm-after", type=float, default=120.0, help="longest wait to recover, s")
+    s.add_argument("--storm-window", type=float, default=10.0, help="quiet part of a window, s")
+    s.add_argument("--storm-probes", type=int, default=3, help="GETs and events per window")
+    s.add_argument("--storm-settle", type=float, default=3.0, help="seconds between readings")
+    args = p.parse_args(argv)
+    if args.storm_members and (args.replicas != 1 or args.curve):
+        p.error("the storm mode runs one replica and no curve")
+    return args
 
 
 def options(args: argparse.Namespace, *, shoots: int, prometheus: bool) -> stack.Options:
@@ -75,6 +90,20 @@ def options(args: argparse.Namespace, *, shoots: int, prometheus: bool) -> stack
         exporter_tree=args.exporter_tree,
         nice_others=args.nice_others,
         ready_timeout=args.ready_timeout,
+    )
+
+
+def storm_plan(args: argparse.Namespace) -> StormPlan:
+    """The storm of the command line."""
+    return StormPlan(
+        members=args.storm_members,
+        rate=args.storm_rate,
+        seconds=args.storm_seconds,
+        before=args.storm_before,
+        window=args.storm_window,
+        probes=args.storm_probes,
+        after=args.storm_after,
+        settle=args.storm_settle,
     )
 
 
@@ -100,6 +129,12 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> int:
             make_options=lambda n: options(args, shoots=n, prometheus=args.curve_prometheus),
         )
     opts = options(args, shoots=args.shoots, prometheus=not args.no_prometheus)
+    if args.storm_members:
+        figures = await storm_point(opts, plan, storm_plan(args), workdir)
+        print(report.storm_text(figures), flush=True)
+        if args.out:
+            report.save(args.out, figures)
+        return 0 if all(b["ok"] for b in figures["budgets"].values()) else 1
     figures = await bench_point(opts, plan, workdir)
     print(report.text(figures), flush=True)
     if args.out:

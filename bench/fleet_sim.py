@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+# The repository root first: this script's own directory (bench/, first on the path) holds a
+# `tests` package of its own, which must not hide the repository's.
+sys.path.insert(0, str(REPO))
 
 from bench.fleetbench.seed import fleet  # noqa: E402
 

@@ -1,20 +1,55 @@
 """Throughput of `etcd-latency-exporter parse` against mtail and `grep -c` on one etcd log.
 
-Generates a zap log (etcd 3.5 shapes, every line with the kubelet's `timestamps=true` prefix) of
-N lines (default 1,000,000): about 2 % slow requests with varied operations and Kubernetes keys,
-1 % slow fdatasyncs, the rest info lines of a dozen real shapes. Then times, on the same file:
+Generates zap logs (etcd 3.5 shapes, every line with the kubelet's `timestamps=true` prefix) of
+N lines each (default 1,000,000), streamed to disk line by line (any size, flat memory), in two
+mixes (`--corpus`, default both, reported side by side):
 
-- `python -m exporter parse --output json FILE` (a subprocess of this interpreter);
-- `mtail --one_shot` with a program counting the same two kinds (bench/etcd_slow.mtail);
-- `grep -c` for the two messages.
+- `easy`: about 2 % slow requests with varied operations and Kubernetes keys, 1 % slow
+  fdatasyncs, the rest info lines of a dozen shapes: the original benchmark log;
+- `realistic`: the mix of a slowed etcd 3.5, with the shapes and message texts of the captured
+  logs (tests/fixtures/etcd-3.5-zap, and etcd 3.5.1's periodic lines), one draw per line:
 
-Asserts that all three agree on the counts and prints, for the best of `--runs` runs of each,
-wall time, lines/s, CPU time (user + system, children included) and the ratios. Targets: at least
-10x mtail's throughput, and within 3x of `grep -c`. The load average is printed before and after:
-other work on the machine slows every tool, and the parse command (two processes on a large
-file) more than single-threaded ones when a core is taken.
+      10   %  request traces: `trace[<id>] put|linearizableReadLoop|range|transaction|compact`
+              info lines with detail, duration, start, end and one or two steps (55/18/16/9/2,
+              the fixtures' proportions);
+       2   %  slow requests (`apply request took too long`) of every operation: read-only range
+              (single key, listing, count_only, keys_only) and txn, txn, put, delete_range,
+              lease_grant, lease_revoke, compaction, on the keys of 24 Kubernetes resources;
+       2   %  `request stats` warnings (a slow gRPC request; the fixtures log about one per
+              trace, so this is the low end);
+       1.5 %  `waiting for ReadIndex response took too long, retrying`;
+       1.5 %  `failed to apply request` (lease not found, revision compacted): no event;
+       1   %  `slow fdatasync`;
+       1   %  `leader failed to send out heartbeat on time`;
+       0.02 % leader changes: six raft lines each as a follower logs them (pre-vote, higher
+              term, became follower, vote, `raft.node: … lost leader`, `raft.node: … elected
+              leader`), the last one the event;
+       0.05 % grpc's own `WARNING: … [core] grpc: …` text lines;
+      the rest: periodic info lines: auto compaction (starting/completed auto periodic
+              compaction, compact tree index, finished scheduled compaction, storing new
+              hash), finished peer corruption check, triggering/saved snapshot, compacted Raft
+              logs, purged, created a new WAL segment.
 
-    python bench/parse_bench.py [--lines N] [--keep]
+  Every line is a valid etcd line (parse counts none as unparsed); the realized mix is printed.
+
+Then times, on the same file:
+
+- `python -m exporter parse --output json FILE` (a subprocess of this interpreter; with
+  `--exporter-tree DIR` the package of another source tree, e.g. one without the C extension);
+- `mtail --one_shot` with a program counting every event kind `parse` counts in zap logs
+  (bench/etcd_slow.mtail);
+- `grep -c -F` for the messages of those kinds.
+
+Asserts that all three agree on the counts (parse and mtail kind by kind, grep in total, all
+equal to what the generator wrote) and prints, for the best of `--runs` runs of each, wall time,
+lines/s, CPU time (user + system of the child and its own children) and peak RSS (`ru_maxrss`
+of the child: its largest process), then the ratios. Targets: at least 10x mtail's throughput,
+and within 3x of `grep -c`. The load average is printed before and after: other work on the
+machine slows every tool, and the parse command (several processes on a large file) more than
+single-threaded ones when a core is taken.
+
+    python bench/parse_bench.py [--corpus realistic|easy|both] [--lines N] [--runs R]
+                                [--tools parse,mtail,grep] [--exporter-tree DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -22,192 +57,205 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.support.logcorpus import (  # noqa: E402
+    FDATASYNC_MSG,
+    HEARTBEAT,
+    READ_INDEX,
+    SLOW_REQUEST_MSG,
+    expected_events,
+    make_corpus,
+)
+
 MTAIL_PROGRAM = HERE / "etcd_slow.mtail"
-SLOW_REQUEST_MSG = '"msg":"apply request took too long"'
-FDATASYNC_MSG = '"msg":"slow fdatasync"'
+T = TypeVar("T")
 
-RESOURCES = [
-    "/registry/pods/shoot--dev--{n}/etcd-main-0",
-    "/registry/deployments/shoot--dev--{n}/kube-apiserver",
-    "/registry/leases/kube-node-lease/node-{n}",
-    "/registry/configmaps/kube-system/cm-{n}",
-    "/registry/events/shoot--dev--{n}/ev.{n}",
-    "/registry/services/specs/default/svc-{n}",
-    "/registry/services/endpoints/default/svc-{n}",
-    "/registry/minions/node-{n}",
-    "/registry/druid.gardener.cloud/etcds/shoot--dev--{n}/etcd-main",
-    "/registry/apiextensions.k8s.io/customresourcedefinitions/crd-{n}",
-    "/registry/secrets/shoot--dev--{n}/token-{n}",
+# --- the tools ---------------------------------------------------------------------------------
+
+# The counters of bench/etcd_slow.mtail, by the event kind `parse` reports.
+MTAIL_COUNTERS = {
+    "slow_request": "etcd_slow_requests",
+    "slow_fdatasync": "etcd_slow_fdatasyncs",
+    "slow_trace": "etcd_slow_traces",
+    "slow_grpc_request": "etcd_slow_grpc_requests",
+    "read_index_retry": "etcd_read_index_retries",
+    "read_index_timeout": "etcd_read_index_timeouts",
+    "read_index_out_of_date": "etcd_read_index_out_of_date",
+    "heartbeat_late": "etcd_heartbeats_late",
+    "leader_change": "etcd_leader_changes",
+    "peer_unhealthy": "etcd_peers_unhealthy",
+    "clock_drift": "etcd_clock_drifts",
+    "raft_message_dropped": "etcd_raft_messages_dropped",
+    "snapshot_transfer_slow": "etcd_snapshot_transfers_slow",
+}
+# What `grep -c -F` looks for: the same messages (a line holds at most one). `request stats` is
+# an event at level warn only, which every such line of the corpora is.
+GREP_PATTERNS = [
+    SLOW_REQUEST_MSG,
+    FDATASYNC_MSG,
+    '"msg":"trace[',
+    '"msg":"request stats"',
+    f'"msg":"{READ_INDEX}"',
+    '"msg":"timed out waiting for read index response (local node might have slow network)"',
+    '"msg":"ignored out-of-date read index response; local node read indexes queueing up and '
+    'waiting to be in sync with leader"',
+    f'"msg":"{HEARTBEAT}"',
+    " elected leader ",
+    " changed leader from ",
+    '"msg":"prober detected unhealthy status"',
+    '"msg":"prober found high clock drift"',
+    " Raft message since sending buffer is full (overloaded network)",
+    " Raft message since receiving buffer is full (overloaded network)",
+    '"msg":"snapshotting taking too long to transfer"',
 ]
 
-INFO_LINES = [
-    '"caller":"mvcc/index.go:214","msg":"compact tree index","revision":{n}}}',
-    '"caller":"mvcc/kvstore_compaction.go:57","msg":"finished scheduled compaction",'
-    '"compact-revision":{n},"took":"{ms}ms"}}',
-    '"caller":"mvcc/hash.go:137","msg":"storing new hash","hash":{n},"revision":{n},'
-    '"compact-revision":{n}}}',
-    '"caller":"etcdserver/server.go:1395","msg":"triggering snapshot",'
-    '"local-member-id":"8e9e05c52164694d","local-member-applied-index":{n},'
-    '"local-member-snapshot-index":{n},"local-member-snapshot-count":100000}}',
-    '"caller":"etcdserver/server.go:2413","msg":"saved snapshot","snapshot-index":{n}}}',
-    '"caller":"etcdserver/server.go:2443","msg":"compacted Raft logs","compact-index":{n}}}',
-    '"caller":"fileutil/purge.go:77","msg":"purged","path":"/var/etcd/data/member/snap/'
-    '0000000000000002-00000000000{n}.snap"}}',
-    '"caller":"v3rpc/health.go:63","msg":"grpc service status changed",'
-    '"service":"","status":"SERVING"}}',
-    '"caller":"embed/serve.go:98","msg":"ready to serve client requests"}}',
-    '"caller":"etcdserver/server.go:2063","msg":"published local member to cluster through raft",'
-    '"local-member-id":"8e9e05c52164694d","cluster-id":"cdf818194e3a8c32"}}',
-    '"caller":"wal/wal.go:789","msg":"created a new WAL segment","path":'
-    '"/var/etcd/data/member/wal/0000000000000001-00000000000{n}.wal"}}',
-    '"caller":"membership/cluster.go:584","msg":"updated cluster version",'
-    '"cluster-id":"cdf818194e3a8c32","local-member-id":"8e9e05c52164694d",'
-    '"from":"3.0","to":"3.5"}}',
-]
+
+class Run(NamedTuple):
+    """One run of one tool: wall and CPU seconds, peak RSS in KiB, stdout."""
+
+    seconds: float
+    cpu: float
+    maxrss_kib: int
+    stdout: str
 
 
-def _request(rng: random.Random, n: int) -> tuple[str, str, str]:
-    """(prefix, request, response) of a slow request of a random operation and resource."""
-    key = rng.choice(RESOURCES).format(n=n % 500)
-    op = rng.random()
-    if op < 0.5:
-        end = ' range_end:\\"' + key.rsplit("/", 1)[0] + '0\\"' if op < 0.1 else ""
-        return "read-only range ", f'key:\\"{key}\\"{end} ', "range_response_count:1 size:2045"
-    if op < 0.85:
-        return (
-            "",
-            f'header:<ID:{n} username:\\"kube-apiserver-etcd-client\\" auth_revision:1 > '
-            f'txn:<compare:<target:MOD key:\\"{key}\\" mod_revision:{n} > success:<request_put:'
-            f'<key:\\"{key}\\" value_size:363 >> failure:<>>',
-            "size:18",
-        )
-    if op < 0.95:
-        return "", f'header:<ID:{n} > put:<key:\\"{key}\\" value_size:42 >', "size:6"
-    return "", f"header:<ID:{n} > lease_grant:<ttl:15-second id:694d6d1ba410{n:04x}>", "size:42"
+def timed(
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    ok: tuple[int, ...] = (0,),
+) -> Run:
+    """Run a command to completion, its resources taken from `wait4` (the child and the children
+    it waited for). Raises on an exit code not in `ok`."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if code not in ok:
+            message = err.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"{argv[0]} failed ({code}): {message}")
+        cpu = usage.ru_utime + usage.ru_stime
+        return Run(elapsed, cpu, usage.ru_maxrss, out.read().decode())
 
 
-def _lines(count: int, seed: int) -> Iterator[tuple[str, str]]:
-    """(kind, line) pairs; kind is 'request', 'fdatasync' or 'info'."""
-    rng = random.Random(seed)
-    start = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-    for n in range(count):
-        now = start + timedelta(microseconds=n * 997)
-        prefix = now.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z "
-        ts = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        roll = rng.random()
-        if roll < 0.02:
-            pre, req, resp = _request(rng, n)
-            yield (
-                "request",
-                (
-                    f'{prefix}{{"level":"warn","ts":"{ts}","caller":"etcdserver/util.go:166",'
-                    f'"msg":"apply request took too long","took":"{rng.uniform(0.1, 15):.9f}s",'
-                    f'"expected-duration":"100ms","prefix":"{pre}","request":"{req}",'
-                    f'"response":"{resp}"}}'
-                ),
-            )
-        elif roll < 0.03:
-            yield (
-                "fdatasync",
-                (
-                    f'{prefix}{{"level":"warn","ts":"{ts}","caller":"wal/wal.go:802",'
-                    f'"msg":"slow fdatasync","took":"{rng.uniform(1, 4):.9f}s",'
-                    f'"expected-duration":"1s"}}'
-                ),
-            )
-        else:
-            body = rng.choice(INFO_LINES).format(n=n, ms=rng.randint(1, 90))
-            yield "info", f'{prefix}{{"level":"info","ts":"{ts}",{body}'
+def exporter_env(tree: Path | None) -> tuple[dict[str, str] | None, Path | None]:
+    """(environment, working directory) that make `python -m exporter` import the package of
+    `tree` rather than the installed one; (None, None) for the installed one."""
+    if tree is None:
+        return None, None
+    return {**os.environ, "PYTHONPATH": str(tree)}, tree
 
 
-def generate(path: Path, count: int, seed: int = 7) -> dict[str, int]:
-    """Write the corpus; returns how many lines of each kind it holds."""
-    counts = {"request": 0, "fdatasync": 0, "info": 0}
-    with path.open("w", encoding="utf-8") as out:
-        for kind, line in _lines(count, seed):
-            counts[kind] += 1
-            out.write(line + "\n")
-    return counts
+def exporter_location(tree: Path | None) -> str:
+    """Where `python -m exporter` imports the package from (printed, to be sure of the tree)."""
+    env, cwd = exporter_env(tree)
+    argv = [sys.executable, "-c", "import exporter; print(exporter.__file__)"]
+    return timed(argv, env=env, cwd=cwd).stdout.strip()
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def run_exporter(path: Path, tree: Path | None) -> tuple[Run, dict[str, int]]:
+    """The run and `events_by_kind` of `parse --output json`; asserts no line is unparsed."""
+    env, cwd = exporter_env(tree)
+    argv = [sys.executable, "-m", "exporter", "parse", "--output", "json", str(path.resolve())]
+    run = timed(argv, env=env, cwd=cwd)
+    doc = json.loads(run.stdout)
+    assert doc["lines"]["unparsed"] == 0, f"parse found unparsed lines: {doc['lines']}"
+    return run, dict(doc["events_by_kind"])
 
 
-def timed(argv: list[str]) -> tuple[float, float, str]:
-    """Run a command to completion; (wall seconds, CPU seconds, stdout). Raises on failure."""
-    cpu = _children_cpu()
-    start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode not in (0, 1):  # grep -c exits 1 when it counts nothing
-        raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return elapsed, _children_cpu() - cpu, done.stdout
-
-
-def run_exporter(path: Path) -> tuple[float, float, int, int]:
-    """(seconds, CPU seconds, slow requests, slow fdatasyncs) from `parse --output json`."""
-    argv = [sys.executable, "-m", "exporter", "parse", "--output", "json", str(path)]
-    elapsed, cpu, out = timed(argv)
-    kinds = json.loads(out)["events_by_kind"]
-    return elapsed, cpu, kinds.get("slow_request", 0), kinds.get("slow_fdatasync", 0)
-
-
-def run_mtail(path: Path, work: Path) -> tuple[float, float, int, int]:
-    """(seconds, CPU seconds, slow requests, slow fdatasyncs) from `mtail --one_shot`."""
+def run_mtail(path: Path, work: Path) -> tuple[Run, dict[str, int]]:
+    """The run and the counts by event kind of `mtail --one_shot` with bench/etcd_slow.mtail."""
     progs = work / "progs"
     progs.mkdir(exist_ok=True)
     shutil.copy(MTAIL_PROGRAM, progs / MTAIL_PROGRAM.name)
     argv = ["mtail", "--one_shot", "--one_shot_format", "json", "--logtostderr"]
+    argv += ["--address", "127.0.0.1", "--port", "0"]  # it listens even in one-shot mode
     argv += ["--progs", str(progs), "--logs", str(path)]
-    elapsed, cpu, out = timed(argv)
-    metrics = json.loads(out)
+    run = timed(argv)
+    metrics = json.loads(run.stdout)
 
     def value(name: str) -> int:
-        return int(sum(point["Value"]["Value"] for point in metrics[name][0]["LabelValues"]))
+        points = metrics.get(name) or [{"LabelValues": []}]
+        return int(sum(point["Value"]["Value"] for point in points[0].get("LabelValues") or []))
 
-    return elapsed, cpu, value("etcd_slow_requests"), value("etcd_slow_fdatasyncs")
-
-
-def run_grep(path: Path) -> tuple[float, float, int]:
-    """(seconds, CPU seconds, lines with either message) from `grep -c -F`."""
-    argv = ["grep", "-c", "-F", "-e", SLOW_REQUEST_MSG, "-e", FDATASYNC_MSG, str(path)]
-    elapsed, cpu, out = timed(argv)
-    return elapsed, cpu, int(out.strip())
+    counts = {kind: value(name) for kind, name in MTAIL_COUNTERS.items()}
+    return run, {kind: n for kind, n in counts.items() if n}
 
 
-def best_of(runs: int, fn: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:
-    """The run with the shortest time (first element) of `runs` runs."""
-    return min((fn() for _ in range(runs)), key=lambda r: r[0])
+def run_grep(path: Path) -> tuple[Run, int]:
+    """The run and the number of lines with any of `GREP_PATTERNS`, from `grep -c -F`."""
+    argv = ["grep", "-c", "-F", *(a for p in GREP_PATTERNS for a in ("-e", p)), str(path)]
+    run = timed(argv, ok=(0, 1))  # grep -c exits 1 when it counts nothing
+    return run, int(run.stdout.strip())
+
+
+def best_of(runs: int, fn: Callable[[], tuple[Run, T]]) -> tuple[Run, T]:
+    """The run with the shortest wall time of `runs` runs (and what it counted)."""
+    return min((fn() for _ in range(runs)), key=lambda r: r[0].seconds)
+
+
+# --- the benchmark -----------------------------------------------------------------------------
 
 
 def main() -> int:
     """Generate, time, compare, report."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", choices=("realistic", "easy", "both"), default="both")
     ap.add_argument("--lines", type=int, default=1_000_000, help="corpus size (default 1e6)")
     ap.add_argument("--runs", type=int, default=3, help="runs per tool; the best counts")
-    ap.add_argument("--keep", action="store_true", help="keep the corpus under bench/out/")
+    ap.add_argument(
+        "--tools", default="parse,mtail,grep", help="comma-separated subset of parse,mtail,grep"
+    )
+    ap.add_argument(
+        "--exporter-tree", type=Path, help="run the exporter package of this source tree"
+    )
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the corpora under bench/out/ (and reuse them)"
+    )
+    ap.add_argument("--workdir", type=Path, help="keep (and reuse) the corpora here instead")
     args = ap.parse_args()
-    work = HERE / "out" if args.keep else Path(tempfile.mkdtemp(prefix="parse-bench-"))
+    tools = set(args.tools.split(","))
+    if not tools <= {"parse", "mtail", "grep"}:
+        ap.error(f"unknown tool in --tools {args.tools}")
+    corpora = ["realistic", "easy"] if args.corpus == "both" else [args.corpus]
+    keep = args.keep or args.workdir is not None
+    work = args.workdir or (HERE / "out" if args.keep else None)
+    work = work or Path(tempfile.mkdtemp(prefix="parse-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    tree = args.exporter_tree.resolve() if args.exporter_tree else None
     try:
-        return _bench(work, args.lines, args.runs)
+        if "parse" in tools:
+            print(f"exporter package: {exporter_location(tree)}")
+        results = [
+            _bench(work, corpus, args.lines, args.runs, tools, tree, args.seed)
+            for corpus in corpora
+        ]
+        if len(results) > 1:
+            print("\n== side by side")
+            _table(args.lines, results)
+        return 0
     finally:
-        if not args.keep:
+        if not keep:
             shutil.rmtree(work, ignore_errors=True)
 
 
@@ -215,30 +263,80 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _bench(work: Path, lines: int, runs: int) -> int:
-    corpus = work / "etcd-zap.log"
-    counts = generate(corpus, lines)
-    size = corpus.stat().st_size
-    print(f"corpus: {lines:,} lines, {size / 1e6:.0f} MB, {counts}")
+def cached_corpus(path: Path, corpus: str, lines: int, seed: int) -> dict[str, int]:
+    """`make_corpus`, or the counts of the same corpus written before (kept with `--keep`, in a
+    file next to it written last, so that an interrupted corpus is written again)."""
+    counts_file = path.with_suffix(".counts.json")
+    if path.exists() and counts_file.exists():
+        counts: dict[str, int] = json.loads(counts_file.read_text())
+        return counts
+    counts = make_corpus(path, corpus, lines, seed)
+    counts_file.write_text(json.dumps(counts))
+    return counts
+
+
+def _bench(
+    work: Path, corpus: str, lines: int, runs: int, tools: set[str], tree: Path | None, seed: int
+) -> tuple[str, dict[str, Run]]:
+    """Generate one corpus, run the tools on it, check the counts; (corpus, best run by tool)."""
+    path = work / f"etcd-zap-{corpus}-{lines}-{seed}.log"
+    started = time.perf_counter()
+    counts = cached_corpus(path, corpus, lines, seed)
+    made = time.perf_counter() - started
+    size = path.stat().st_size
+    print(f"\n== {corpus} corpus: {lines:,} lines, {size / 1e6:,.0f} MB, ready in {made:.0f} s")
+    for kind, n in sorted(counts.items(), key=lambda item: -item[1]):
+        print(f"   {kind:<18} {n:>10,}  {100 * n / lines:6.2f} %")
+    expected = expected_events(corpus, counts)
+    print(f"   events parse must count: {sum(expected.values()):,} {expected}")
     print(f"load average before: {_load()} ({os.cpu_count()} CPUs)")
-    ex_s, ex_cpu, ex_req, ex_sync = best_of(runs, lambda: run_exporter(corpus))
-    mt_s, mt_cpu, mt_req, mt_sync = best_of(runs, lambda: run_mtail(corpus, work))
-    gr_s, gr_cpu, gr_total = best_of(runs, lambda: run_grep(corpus))
+    best: dict[str, Run] = {}
+    if "parse" in tools:
+        best["parse"], found = best_of(runs, lambda: run_exporter(path, tree))
+        assert found == expected, f"parse counted {found}, not {expected}"
+    if "mtail" in tools:
+        best["mtail"], found = best_of(runs, lambda: run_mtail(path, work))
+        assert found == expected, f"mtail counted {found}, not {expected}"
+    if "grep" in tools:
+        best["grep"], total = best_of(runs, lambda: run_grep(path))
+        assert total == sum(expected.values()), (
+            f"grep counted {total}, not {sum(expected.values())}"
+        )
     print(f"load average after:  {_load()}")
-    expected = (counts["request"], counts["fdatasync"])
-    assert (ex_req, ex_sync) == expected, f"exporter counted {(ex_req, ex_sync)}, not {expected}"
-    assert (mt_req, mt_sync) == expected, f"mtail counted {(mt_req, mt_sync)}, not {expected}"
-    assert gr_total == sum(expected), f"grep counted {gr_total}, not {sum(expected)}"
-    rows = [
-        ("etcd-latency-exporter parse", ex_s, ex_cpu),
-        ("mtail --one_shot", mt_s, mt_cpu),
-        ("grep -c", gr_s, gr_cpu),
-    ]
-    for name, seconds, cpu in rows:
-        print(f"{name:<28} {seconds:7.2f} s  {lines / seconds:>12,.0f} lines/s  {cpu:6.2f} s CPU")
-    print(f"exporter vs mtail: {mt_s / ex_s:.1f}x the throughput (target >= 10x)")
-    print(f"exporter vs grep -c: {ex_s / gr_s:.1f}x the time (target <= 3x)")
-    return 0
+    _table(lines, [(corpus, best)])
+    return corpus, best
+
+
+NAMES = {"parse": "etcd-latency-exporter parse", "mtail": "mtail --one_shot", "grep": "grep -c"}
+
+
+def _table(lines: int, results: list[tuple[str, dict[str, Run]]]) -> None:
+    """Every corpus's figures side by side, then the ratios against the targets."""
+    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS: ru_maxrss of the child, at least this process's {floor:.0f} MiB (fork)")
+    print(f"{'':<10} {'tool':<28} {'wall':>8} {'lines/s':>12} {'CPU':>8} {'peak RSS':>10}")
+    for corpus, best in results:
+        for tool, run in best.items():
+            print(
+                f"{corpus:<10} {NAMES[tool]:<28} {run.seconds:6.2f} s {lines / run.seconds:>12,.0f}"
+                f" {run.cpu:6.2f} s {run.maxrss_kib / 1024:7.0f} MiB"
+            )
+    for corpus, best in results:
+        parse = best.get("parse")
+        if parse is None:
+            continue
+        if "mtail" in best:
+            ratio, cpu = best["mtail"].seconds / parse.seconds, best["mtail"].cpu / parse.cpu
+            print(
+                f"{corpus}: exporter vs mtail: {ratio:.1f}x the throughput (target >= 10x);"
+                f" by CPU time {cpu:.1f}x"
+            )
+        if "grep" in best:
+            ratio, cpu = parse.seconds / best["grep"].seconds, parse.cpu / best["grep"].cpu
+            print(
+                f"{corpus}: exporter vs grep -c: {ratio:.1f}x the time (target <= 3x);"
+                f" by CPU time {cpu:.1f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import NamedTuple
 
 INFO = (
     '"caller":"mvcc/index.go:214","msg":"compact tree index","revision":{n}}}',
@@ -70,6 +71,14 @@ def iso_now(now: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
 
 
+class Line(NamedTuple):
+    """A generated line and, for a slow request, its operation as the exporter labels it: the
+    writer keeps a ledger of what it sent so that the storm mode can count lost lines."""
+
+    text: str
+    operation: str | None = None
+
+
 def _head(level: str, ts: str) -> str:
     return f'{{"level":"{level}","ts":"{ts}",'
 
@@ -81,7 +90,7 @@ class LineMaker:
         self._rng = rng
         self._n = 100_000
 
-    def line(self, *, namespace: str, slow: bool, ts: str) -> str:
+    def line(self, *, namespace: str, slow: bool, ts: str) -> Line:
         """One line of a member: info, or a warning at the member's rate."""
         self._n += 1
         roll = self._rng.random()
@@ -90,61 +99,67 @@ class LineMaker:
             return self.slow_request(namespace=namespace, ts=ts)
         if roll < requests + fsyncs:
             took = f"{1.0 + self._rng.random() * 1.5:.9f}s"
-            return _head("warn", ts) + FDATASYNC.format(took=took)
+            return Line(_head("warn", ts) + FDATASYNC.format(took=took))
         template = INFO[self._n % len(INFO)]
         size = 2_000_000 + self._n
-        return _head("info", ts) + template.format(
-            n=self._n, ms=self._n % 40, size=size, mb=f"{size / 1e6:.1f}"
+        return Line(
+            _head("info", ts)
+            + template.format(n=self._n, ms=self._n % 40, size=size, mb=f"{size / 1e6:.1f}")
         )
 
-    def burst(self, *, namespace: str, ts: str) -> list[str]:
+    def burst(self, *, namespace: str, ts: str) -> list[Line]:
         """A run of slow requests (a disk stall)."""
         return [
             self.slow_request(namespace=namespace, ts=ts)
             for _ in range(self._rng.randint(*BURST_LINES))
         ]
 
-    def slow_request(self, *, namespace: str, ts: str) -> str:
+    def slow_request(self, *, namespace: str, ts: str) -> Line:
         """`apply request took too long` on a Kubernetes key."""
         rng = self._rng
         key = rng.choice(KEYS).format(ns=namespace, n=rng.randrange(50))
         took = f"{0.1 + rng.expovariate(3.0):.9f}s"
         kind = rng.random()
         if kind < 0.5:
+            operation = "range"
             prefix, request, resp = (
                 "read-only range ",
                 f'key:\\"{key}\\" ',
                 "range_response_count:1 size:9566",
             )
         elif kind < 0.7:
-            prefix = ""
+            operation, prefix = "txn", ""
             compare = f'compare:<target:MOD key:\\"{key}\\" mod_revision:{self._n} >'
             success = f'success:<request_put:<key:\\"{key}\\" value_size:1024 >>'
             request = f"header:<ID:{self._n} > txn:<{compare} {success} failure:<>>"
             resp = "size:20"
         elif kind < 0.85:
+            operation = "put"
             prefix, request, resp = (
                 "",
                 f'header:<ID:{self._n} > put:<key:\\"{key}\\" value_size:2048 >',
                 "size:20",
             )
         elif kind < 0.95:
+            operation = "lease_grant"
             prefix, request, resp = (
                 "",
                 f"header:<ID:{self._n} > lease_grant:<ttl:15-second id:{self._n:x}>",
                 "size:42",
             )
         else:
+            operation = "delete_range"
             prefix, request, resp = (
                 "",
                 f'header:<ID:{self._n} > delete_range:<key:\\"{key}\\" >',
                 "size:4",
             )
-        return (
+        text = (
             _head("warn", ts)
             + SLOW.format(took=took)
             + SLOW_TAIL.format(prefix=prefix, request=request, resp=resp)
         )
+        return Line(text, operation)
 
     def want_burst(self) -> bool:
         """Whether a member bursts this second."""

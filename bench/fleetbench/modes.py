@@ -1,4 +1,5 @@
-"""The benchmark's modes: one point (one or more replicas), resharding, and the scaling curve."""
+"""The benchmark's modes: one point (one or more replicas), resharding, the storm, and the
+scaling curve."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.fleetbench import run, stack
+from bench.fleetbench import run, stack, storm
 from bench.fleetbench.probes import get_metrics, percentile
 from exporter.discovery.sharding import fnv64a
 
@@ -55,6 +56,36 @@ async def bench_point(opts: stack.Options, plan: PointPlan, workdir: Path) -> di
                     session, running, opts=opts, plan=plan, workdir=workdir, exits=exits
                 )
     return result
+
+
+async def storm_point(
+    opts: stack.Options, plan: PointPlan, storm_plan: storm.StormPlan, workdir: Path
+) -> dict[str, Any]:
+    """Start everything with one replica, wait for a steady state and the warm-up, run the
+    storm phase and check its budgets; every process is stopped."""
+    with contextlib.ExitStack() as exits:
+        running = await run.start_fleet(opts, workdir, exits, replicas=1)
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            steady = await run.wait_steady(session, running, seconds=opts.ready_timeout)
+            await asyncio.sleep(opts.interval * plan.warmup_cycles)
+            figures = await storm.run_storm(session, running, storm_plan, interval=opts.interval)
+            figures["emulator"] = await stack.emulator_stats(session, running.api_url)
+    exporter = running.exporters[0].proc.name
+    figures.update(
+        {
+            "mode": "storm",
+            "shoots": opts.shoots,
+            "members": len(running.members),
+            "replicas": 1,
+            "scrape_interval_s": opts.interval,
+            "log_rate_per_member": opts.log_rate,
+            "steady_after_s": steady,
+            "exporter": exporter,
+        }
+    )
+    figures["budgets"] = storm.check_budgets(figures)
+    return figures
 
 
 def summarize(

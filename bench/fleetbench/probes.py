@@ -134,7 +134,12 @@ async def event_delay(
     """
     before = compaction_count(await get_raw(session, metrics_url), member)
     started = time.perf_counter()
-    body = {"namespace": member.namespace, "pod": member.pod, "lines": [marker_line()]}
+    body = {
+        "namespace": member.namespace,
+        "pod": member.pod,
+        "lines": [marker_line()],
+        "operation": "compaction",  # for the simulator's ledger of what it sent
+    }
     async with session.post(api_url + "/_emu/append", json=body) as resp:
         resp.raise_for_status()
     try:

@@ -96,3 +96,75 @@ def _clean(value: Any) -> Any:
 def _rate(per_second: float | None) -> str:
     """Lines per second; the first replica's own counter says nothing of the others'."""
     return "n/a with several replicas" if per_second is None else f"{per_second:.0f}/s"
+
+
+def storm_text(f: dict[str, Any]) -> str:
+    """A readable summary of a storm run."""
+    acc = f["accounting"]
+    target = f["storm_members"] * f["storm_rate_per_member"]
+    cores = f["storm_cpu_cores_with_probes"]
+    lines = [
+        f"fleet: {f['shoots']} shoots = {f['members']} etcd members, scrape interval "
+        f"{f['scrape_interval_s']:g} s, {f['log_rate_per_member']:g} log lines/member/s",
+        f"storm: {f['storm_members']} members × {f['storm_rate_per_member']:g} slow requests/s "
+        f"for {f['storm_seconds']:g} s (target {target:.0f} lines/s): written "
+        f"{f['storm_lines_written']} lines in {f['storm_wall_s']:.1f} s = "
+        f"{f['storm_lines_per_s']:.0f} lines/s ({f['storm_lines_skipped']} skipped: the "
+        "simulator fell behind); all lines during the storm "
+        f"{f['lines_written_per_s_during_storm']:.0f}/s",
+        f"load average before {_load(f['loadavg_before'])}, after {_load(f['loadavg_after'])}",
+        "before the storm: " + _windows_summary(f["before"]),
+        f"during: exporter CPU {f['storm_cpu_cores']:.3f} cores (quiet parts of the windows); "
+        "all processes over the storm, probes included: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in sorted(cores.items())),
+        f"during: /metrics render p50 {_ms(f['storm_render_p50_s'])}, p99 "
+        f"{_ms(f['storm_render_p99_s'])}; event → /metrics p50 {_ms(f['storm_event_p50_s'])}, "
+        f"p99 {_ms(f['storm_event_p99_s'])} (storm members "
+        f"{_ms(f['storm_event_p99_storm_members_s'])}, others "
+        f"{_ms(f['storm_event_p99_other_members_s'])}); peak RSS {f['storm_peak_rss_mib']:.0f} "
+        f"MiB (VmHWM; sampled max {f['storm_rss_max_sampled_mib']:.0f} MiB)",
+        "after the storm (window start: CPU, render p99, event p99):",
+    ]
+    lines += [
+        f"  +{w['start_s']:.0f} s: {w['cpu_cores']:.3f} cores, {_ms(w['render_p99_s'])}, "
+        f"{_ms(w['event_p99_s'])}"
+        for w in f["after_windows"]
+    ]
+    recovery = f["recovery_s"]
+    lines.append(
+        "back within the normal budgets "
+        + ("not within the observation" if recovery is None else f"after {recovery:.0f} s")
+    )
+    lines += [
+        f"accounting: {acc['slow_requests_sent']} slow requests sent between the readings "
+        f"({acc['slow_requests_sent_storm_members']} by storm members, "
+        f"{acc['slow_requests_sent_other_members']} by the others): "
+        f"{acc['slow_requests_lost']} lost ({acc['slow_requests_lost_storm_members']} of storm "
+        f"members), {acc['slow_requests_double']} counted twice"
+        + ("" if acc["readings_settled"] else " (a reading did not settle)"),
+        f"accounting, every line: {acc['lines_sent']} sent, {acc['lines_lost']} not read, "
+        f"{acc['lines_double']} read twice",
+    ]
+    for what in ("slow_requests_lost_per_member", "slow_requests_double_per_member"):
+        worst = sorted(acc[what].items(), key=lambda kv: -kv[1])[:10]
+        if worst:
+            lines.append(f"  {what}: " + ", ".join(f"{k} {v}" for k, v in worst))
+    for name, check in f["budgets"].items():
+        verdict = "PASS" if check["ok"] else "FAIL"
+        lines.append(f"budget {name}: {check['value']} (limit {check['limit']}) {verdict}")
+    return "\n".join(lines)
+
+
+def _windows_summary(windows: list[dict[str, Any]]) -> str:
+    cpu = sum(w["cpu_cores"] * w["quiet_s"] for w in windows) / sum(w["quiet_s"] for w in windows)
+    renders = sorted(t for w in windows for t in w["render_s"])
+    events = sorted(t for w in windows for t in w["event_s"])
+    return (
+        f"{len(windows)} window(s): exporter CPU {cpu:.3f} cores, render max "
+        f"{_ms(renders[-1] if renders else math.nan)}, event max "
+        f"{_ms(events[-1] if events else math.nan)}"
+    )
+
+
+def _load(avg: list[float] | tuple[float, ...]) -> str:
+    return " ".join(f"{x:.2f}" for x in avg)

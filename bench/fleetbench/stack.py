@@ -10,6 +10,7 @@ import random
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -168,9 +169,10 @@ async def wait_exporter_ready(exporter: Exporter, *, seconds: float) -> None:
             await asyncio.sleep(0.5)
 
 
-async def emulator_stats(session: aiohttp.ClientSession, api_url: str) -> dict[str, int]:
-    """Open follow streams, log opens and lines written, from the emulator's stats hook."""
+async def emulator_stats(session: aiohttp.ClientSession, api_url: str) -> dict[str, Any]:
+    """Open follow streams, log opens, lines written and the storm's state, from the emulator's
+    stats hook."""
     async with session.post(api_url + "/_emu/stats") as resp:
         resp.raise_for_status()
-        stats: dict[str, int] = await resp.json()
+        stats: dict[str, Any] = await resp.json()
     return stats

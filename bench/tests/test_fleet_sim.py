@@ -6,6 +6,7 @@ import random
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.fleetbench.ledger import Ledger, compare_lines, compare_slow, counted
 from bench.fleetbench.loglines import LineMaker, iso_now, marker_line
 from bench.fleetbench.payload import Payloads
 from bench.fleetbench.probes import compaction_count
@@ -96,3 +97,51 @@ def test_marker_counter_is_found_by_substring() -> None:
     assert compaction_count(body, member) == 2.0
     assert compaction_count(body.splitlines()[0], member) == 0.0
     assert compaction_count(b"", member) == 0.0
+
+
+def test_ledger_counts_what_the_writer_sent_by_operation() -> None:
+    book = Ledger()
+    maker = LineMaker(random.Random(7))
+    lines = [maker.slow_request(namespace="shoot--p0--s1", ts=iso_now()) for _ in range(50)]
+    lines.append(maker.line(namespace="shoot--p0--s1", slow=False, ts=iso_now()))
+    book.record("shoot--p0--s1/etcd-main-0", lines)
+    table = book.as_json()
+    assert table["lines"] == {"shoot--p0--s1/etcd-main-0": 51}
+    ops = table["slow"]["shoot--p0--s1/etcd-main-0"]
+    assert sum(ops.values()) == 50 + (lines[-1].operation is not None)
+    assert set(ops) <= {"range", "txn", "put", "lease_grant", "delete_range"}
+
+
+def test_exporter_counters_are_summed_per_member_and_operation() -> None:
+    body = (
+        b"# TYPE etcd_latency_slow_requests counter\n"
+        b'etcd_latency_slow_requests_total{etcd="etcd-main",namespace="ns",operation="range",'
+        b'pod="etcd-main-0",read_only="true",resource="pods"} 3.0\n'
+        b'etcd_latency_slow_requests_total{etcd="etcd-main",namespace="ns",operation="range",'
+        b'pod="etcd-main-0",read_only="false",resource="leases"} 2.0\n'
+        b'etcd_latency_slow_requests_created{namespace="ns",operation="range",pod="etcd-main-0"} '
+        b"17.0\n"
+        b'etcd_latency_slow_request_duration_seconds_count{namespace="ns",operation="put",'
+        b'pod="etcd-main-0"} 9.0\n'
+        b'etcd_latency_exporter_log_lines_read_total{namespace="ns",pod="etcd-main-0"} 40.0\n'
+    )
+    seen = counted(body)
+    assert seen.slow == {"ns/etcd-main-0": {"range": 5}}
+    assert seen.lines == {"ns/etcd-main-0": 40}
+
+
+def test_accounting_finds_lost_and_double_counted_lines_per_operation() -> None:
+    sent_before = {"a/p": {"range": 10, "put": 1}, "b/p": {"txn": 4}}
+    sent_after = {"a/p": {"range": 110, "put": 3}, "b/p": {"txn": 9}, "c/p": {"put": 2}}
+    seen_before = {"a/p": {"range": 7, "put": 1}, "b/p": {"txn": 4}}  # 3 range read before
+    exact = {"a/p": {"range": 107, "put": 3}, "b/p": {"txn": 9}, "c/p": {"put": 2}}
+    diff = compare_slow((sent_before, sent_after), (seen_before, exact))
+    assert (diff.lost, diff.double) == ({}, {})
+    # one range lost and one put counted twice on the same member: not a wash
+    skewed = {"a/p": {"range": 106, "put": 4}, "b/p": {"txn": 9}, "c/p": {"put": 1}}
+    diff = compare_slow((sent_before, sent_after), (seen_before, skewed))
+    assert diff.lost == {"a/p": 1, "c/p": 1}
+    assert diff.double == {"a/p": 1}
+    assert (diff.lost_total, diff.double_total) == (2, 1)
+    lines = compare_lines(({"a/p": 5}, {"a/p": 9, "b/p": 2}), ({"a/p": 1}, {"a/p": 4, "b/p": 3}))
+    assert (lines.lost, lines.double) == ({"a/p": 1}, {"b/p": 1})

@@ -1,0 +1,1 @@
+"""Benchmark tooling, run as scripts (`python bench/fleet.py`); its tests are in bench/tests/."""
