@@ -12,6 +12,7 @@ APT_PACKAGES := etcd-server etcd-client strace prometheus prometheus-alertmanage
 help:
 	@echo "make demo   - real etcd on a slowed disk, watched by the exporter"
 	@echo "make test   - set-up, then ruff, mypy and every test"
+	@echo "make test-fast - the levels without etcd, Prometheus, helm or podman (tests/README.md)"
 	@echo "make bench  - benchmarks (figures on stdout)"
 	@echo "make image  - the container image, built with podman (no registry needed)"
 
@@ -43,8 +44,12 @@ lint: venv
 test: setup lint image
 	PATH="$(CURDIR)/$(TOOLS)/helm:$$PATH" $(BIN)/pytest -q
 
+# The levels that need no etcd, Prometheus, helm or podman (tests/README.md), without `slow`.
 test-fast: venv
-	$(BIN)/pytest -q -m "not integration and not e2e and not chart and not slow and not image"
+	$(BIN)/pytest -q -m "(unit or component or rules or meta or bench) and not slow"
+
+unit: venv
+	$(BIN)/pytest -q -m unit
 
 # podman, runc and mmdebstrap if missing; Debian base images when no registry is reachable
 # (cached under /var/cache); then the build. Prints the image size.

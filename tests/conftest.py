@@ -1,15 +1,19 @@
-"""Fixtures shared by every test tree."""
+"""Fixtures shared by every test tree, and the level marker put on each test by its folder."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.etcd import EtcdPool, EtcdProcess, EtcdUnavailable
+from tests.support.etcd import EtcdPool, EtcdProcess, EtcdUnavailable, StartEtcd
+from tests.support.helm import Helm, Render, RenderText, find_helm, parse_manifests, values_files
+from tests.support.levels import mark_by_folder
 
-StartEtcd = Callable[..., EtcdProcess]
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mark_by_folder(items, config.rootpath)
 
 
 @pytest.fixture
@@ -31,3 +35,36 @@ def etcd_factory(tmp_path: Path) -> Iterator[StartEtcd]:
         yield start
     finally:
         pool.close()
+
+
+# -- the chart, rendered by a real helm (tests/chart/ and tests/meta/test_dockerfile.py) ----------
+
+
+@pytest.fixture(scope="session")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    """The helm binary with a private HOME; skips when helm is not installed (`make setup`)."""
+    binary = find_helm()
+    if binary is None:
+        pytest.skip("helm not found on PATH or in .tools/helm (run `make setup`)")
+    return Helm(binary=binary, home=tmp_path_factory.mktemp("helm-home"))
+
+
+@pytest.fixture(scope="session")
+def render_text(helm: Helm) -> RenderText:
+    """`helm template` output of a values set, rendered once per session."""
+    cache: dict[str, str] = {}
+
+    def run(name: str) -> str:
+        if name not in cache:
+            result = helm.template(values=values_files(name))
+            assert result.returncode == 0, f"helm template ({name}) failed:\n{result.stderr}"
+            cache[name] = result.stdout
+        return cache[name]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def render(render_text: RenderText) -> Render:
+    """Parsed manifests of a values set (see `values_files`)."""
+    return lambda name: parse_manifests(render_text(name))

@@ -16,18 +16,16 @@ import pytest
 from exporter import __version__
 from exporter.cli import load
 from exporter.settings import ENV_PREFIX, RunSettings
-from tests.chart.conftest import Render
-from tests.chart.helm import (
+from tests.support.helm import (
+    VALUE_SETS,
     Helm,
+    Render,
     container,
     gardener_preset_args,
     one,
     parse_manifests,
     workload,
 )
-from tests.chart.test_render import VALUE_SETS
-
-pytestmark = pytest.mark.chart
 
 POD_INDEX_PATH = "metadata.labels['apps.kubernetes.io/pod-index']"
 
@@ -250,3 +248,12 @@ def test_unsharded_is_a_deployment(render: Render) -> None:
     manifests = render("default")
     assert workload(manifests)["kind"] == "Deployment"
     assert not [a for a in container(manifests)["args"] if "shard" in a]
+
+
+def test_provider_check_off(helm: Helm) -> None:
+    """kubernetes.providerCheck=false reaches the exporter as --no-kubernetes.provider-check."""
+    result = helm.template(sets=["kubernetes.providerCheck=false"])
+    assert result.returncode == 0, result.stderr
+    args = container(parse_manifests(result.stdout))["args"]
+    settings = load(RunSettings, "run", args[1:])
+    assert settings.kubernetes.provider_check is False

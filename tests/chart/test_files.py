@@ -18,8 +18,15 @@ import pytest
 import yaml
 
 from exporter import __version__
-from tests.chart.conftest import Render
-from tests.chart.helm import CHART_DIR, REPO_ROOT, Helm, ci_values_files, one, parse_manifests
+from tests.support.helm import (
+    CHART_DIR,
+    REPO_ROOT,
+    Helm,
+    Render,
+    ci_values_files,
+    one,
+    parse_manifests,
+)
 
 DASHBOARDS = REPO_ROOT / "dashboards"
 RULES = "etcd-latency.rules.yaml"
@@ -30,6 +37,10 @@ TRAILING_NUMBER = re.compile(
 )
 # The etcd roles whose HDD placement is intended: the regex of EtcdLatencyHddStorage's matcher.
 ROLES_MATCHER = re.compile(r'etcd=~"([^"]*)"')
+# The floor of a …SlowForClass alert: the number the member's p99 is compared with.
+FLOOR = re.compile(r"(:p99_5m\s*>\s*)([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
+# The class median recording rules, whose trailing number is the minimum of members of a class.
+MEDIAN_RECORD = re.compile(r"^storage_class:.+:p99_5m_median$")
 
 
 def _load_yaml(path: Path) -> Any:
@@ -66,7 +77,6 @@ def test_chart_app_version_is_the_exporter_version() -> None:
     assert chart["appVersion"] == __version__
 
 
-@pytest.mark.chart
 def test_dashboard_configmap(render: Render) -> None:
     """The ConfigMap holds the dashboard unchanged, labelled for Grafana's sidecar and Plutono."""
     config_map = one(render("default"), "ConfigMap")
@@ -76,19 +86,34 @@ def test_dashboard_configmap(render: Render) -> None:
     assert labels["dashboard.monitoring.gardener.cloud/seed"] == "true"
 
 
-@pytest.mark.chart
 def test_prometheus_rule_equals_rules_file(render: Render) -> None:
     """With default values the PrometheusRule's groups are the rules file's groups."""
     rule = one(render("default"), "PrometheusRule")
     assert rule["spec"]["groups"] == _load_yaml(DASHBOARDS / RULES)["groups"]
 
 
-def _expected_with_overrides(overrides: dict[str, Any], extra: dict[str, str]) -> list[Any]:
+def _file_medians() -> dict[str, dict[str, Any]]:
+    groups = _load_yaml(DASHBOARDS / RULES)["groups"]
+    return {
+        r["record"]: r
+        for g in groups
+        for r in g["rules"]
+        if MEDIAN_RECORD.match(r.get("record", ""))
+    }
+
+
+def _expected_with_overrides(
+    overrides: dict[str, Any], extra: dict[str, str], min_members: int | None = None
+) -> list[Any]:
     """The rules file's groups with the overrides applied (independently of the template)."""
     groups = copy.deepcopy(_load_yaml(DASHBOARDS / RULES)["groups"])
     for group in groups:
         kept = []
         for rule in group["rules"]:
+            if min_members is not None and MEDIAN_RECORD.match(rule.get("record", "")):
+                match = TRAILING_NUMBER.match(rule["expr"])
+                assert match, rule["record"]
+                rule["expr"] = f"{match[1]}{min_members}{match[3]}"
             settings = overrides.get(rule.get("alert"), {})
             if settings.get("enabled", True) is False:
                 continue
@@ -102,6 +127,9 @@ def _expected_with_overrides(overrides: dict[str, Any], extra: dict[str, str]) -
                 match = TRAILING_NUMBER.match(rule["expr"])
                 assert match, rule["alert"]
                 rule["expr"] = f"{match[1]}{settings['threshold']}{match[3]}"
+            if "floor" in settings:
+                assert len(FLOOR.findall(rule["expr"])) == 1, rule["alert"]
+                rule["expr"] = FLOOR.sub(rf"\g<1>{settings['floor']}", rule["expr"])
             if "intendedRoles" in settings:
                 [old] = ROLES_MATCHER.findall(rule["expr"])
                 new = settings["intendedRoles"]
@@ -111,13 +139,15 @@ def _expected_with_overrides(overrides: dict[str, Any], extra: dict[str, str]) -
     return [g for g in groups if g["rules"]]
 
 
-@pytest.mark.chart
 def test_prometheus_rule_carries_overrides(render: Render) -> None:
     """Overridden thresholds, `for:`, severity and `enabled` reach the PrometheusRule."""
     values = _load_yaml(CHART_DIR / "ci" / "thresholds-values.yaml")["prometheusRule"]
     rule = one(render("thresholds"), "PrometheusRule")
     groups = rule["spec"]["groups"]
-    assert groups == _expected_with_overrides(values["alerts"], values["additionalRuleLabels"])
+    min_members = values["classMedian"]["minMembers"]
+    assert groups == _expected_with_overrides(
+        values["alerts"], values["additionalRuleLabels"], min_members
+    )
     alerts = {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
     assert "EtcdLatencyLogStreamDown" not in alerts
     assert alerts["EtcdLatencyWalFsyncSlow"]["expr"].rstrip().endswith("> 0.02")
@@ -129,9 +159,18 @@ def test_prometheus_rule_carries_overrides(render: Render) -> None:
     }
     assert 'etcd=~"etcd-events"' in alerts["EtcdLatencyHddStorage"]["expr"]
     assert alerts["EtcdLatencyMemberCrashLooping"]["expr"].rstrip().endswith(") >= 5")
+    wal_class = alerts["EtcdLatencyWalFsyncSlowForClass"]
+    assert wal_class["expr"].rstrip().endswith(") >= 4")
+    assert ":p99_5m > 0.008)" in wal_class["expr"]
+    assert wal_class["for"] == "30m"
+    commit_class = alerts["EtcdLatencyBackendCommitSlowForClass"]["expr"]
+    assert ":p99_5m > 0.02)" in commit_class
+    assert commit_class.rstrip().endswith(") >= 3")
+    medians = [r for g in groups for r in g["rules"] if MEDIAN_RECORD.match(r.get("record", ""))]
+    assert len(medians) == 2
+    assert all(r["expr"].rstrip().endswith(") >= 10") for r in medians)
 
 
-@pytest.mark.chart
 def test_threshold_from_set_string(helm: Helm) -> None:
     """`--set …threshold=0.05` (a string to helm) is accepted and substituted."""
     name = "EtcdLatencyBackendCommitSlow"
@@ -160,6 +199,20 @@ def test_alert_defaults_are_the_rules_file() -> None:
             assert float(match[2]) == settings["threshold"], name
         if "intendedRoles" in settings:
             assert ROLES_MATCHER.findall(rule["expr"]) == [settings["intendedRoles"]], name
+        if "floor" in settings:
+            [(_, floor)] = FLOOR.findall(rule["expr"])
+            assert float(floor) == settings["floor"], name
+
+
+def test_class_median_minimum_is_the_rules_file() -> None:
+    """classMedian.minMembers is the number each class median recording rule ends with."""
+    minimum = _values()["prometheusRule"]["classMedian"]["minMembers"]
+    medians = _file_medians()
+    assert len(medians) == 2, "one class median for WAL fsync, one for backend commit"
+    for name, rule in medians.items():
+        match = TRAILING_NUMBER.match(rule["expr"])
+        assert match, f"{name}: expression does not end with the minimum of members"
+        assert int(match[2]) == minimum, name
 
 
 def test_schema_knows_every_alert() -> None:

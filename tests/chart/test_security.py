@@ -6,21 +6,19 @@ from typing import Any
 
 import pytest
 
-from tests.chart.conftest import Render
-from tests.chart.helm import (
+from tests.support.helm import (
     CI_DIR,
     NAMESPACE,
+    VALUE_SETS,
     Helm,
     Manifest,
+    Render,
     by_kind,
     container,
     one,
     parse_manifests,
     workload,
 )
-from tests.chart.test_render import VALUE_SETS
-
-pytestmark = pytest.mark.chart
 
 READ_VERBS = {"get", "list", "watch"}
 KUBERNETES_SETS = [name for name in VALUE_SETS if name != "static"]
@@ -53,7 +51,8 @@ def test_cluster_role_only_reads(render: Render, name: str) -> None:
 DISCOVERY_GRANTS = {
     ("", "pods"): READ_VERBS,
     ("", "pods/log"): {"get"},
-    ("", "namespaces"): {"get"},
+    ("", "namespaces"): READ_VERBS,
+    ("", "nodes"): READ_VERBS,
     ("", "persistentvolumeclaims"): READ_VERBS,
     ("", "persistentvolumes"): READ_VERBS,
     ("storage.k8s.io", "storageclasses"): READ_VERBS,
@@ -98,6 +97,30 @@ def test_fixed_client_secret_by_name_only(helm: Helm) -> None:
 def test_no_secret_access_without_per_member_secrets(render: Render, name: str) -> None:
     """One mounted certificate, plain HTTP or the shoot Prometheus: no Secret is readable."""
     assert ("", "secrets") not in _grants(_rules(render, name))
+
+
+def test_provider_check_off_drops_nodes_and_keeps_namespace_get(helm: Helm) -> None:
+    """kubernetes.providerCheck=false: no nodes, namespaces `get` only, and the flag says so."""
+    result = helm.template(sets=["kubernetes.providerCheck=false"])
+    assert result.returncode == 0, result.stderr
+    manifests = parse_manifests(result.stdout)
+    grants = _grants(one(manifests, "ClusterRole")["rules"])
+    assert ("", "nodes") not in grants
+    assert grants[("", "namespaces")] == {"get"}
+    assert "--no-kubernetes.provider-check" in container(manifests)["args"]
+
+
+def test_provider_check_reads_nodes_and_namespaces_only(render: Render) -> None:
+    """The default: get/list/watch on nodes and namespaces, in one read-only rule of their own;
+    the exporter's default needs no flag."""
+    manifests = render("default")
+    [rule] = [r for r in one(manifests, "ClusterRole")["rules"] if "nodes" in r["resources"]]
+    assert rule == {
+        "apiGroups": [""],
+        "resources": ["namespaces", "nodes"],
+        "verbs": ["get", "list", "watch"],
+    }
+    assert not any("provider-check" in a for a in container(manifests)["args"])
 
 
 def test_no_etcd_resources_when_disabled(render: Render) -> None:

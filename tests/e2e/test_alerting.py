@@ -4,9 +4,14 @@ Two real etcd 3.5 members run on loopback: one with every fdatasync delayed by s
 on the HDD class `standard` while it should be on `gardener.cloud-fast` (the incident), and a
 healthy one on `gardener.cloud-fast`/ssd (its data on tmpfs where there is one, so the machine's
 own disk cannot make it slow). The exporter watches both in static mode; Prometheus scrapes it and
-evaluates the rules file with its time scale divided by 30 (tests/e2e/rules_transform.py);
+evaluates the rules file with its time scale divided by 30 (tests/support/rules_transform.py);
 Alertmanager sends to a webhook inside the test. Then every query of the dashboard runs against
 the same Prometheus and must return data.
+
+Each member is alone on its StorageClass, so the copy records a class median from one member on
+(production: 5). Each member's ratio to its class median is then 1: the dashboard's ranking has
+rows, and the class alerts stay silent, the slow member included (a class slow as a whole is the
+fixed thresholds' business).
 """
 
 from __future__ import annotations
@@ -25,14 +30,12 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.e2e import stack
-from tests.e2e.dashboard_queries import load_dashboard, queries, substitute
-from tests.e2e.rules_transform import scale_rules
 from tests.e2e.webhook import Alert, WebhookReceiver
-from tests.rules.promtool import RULES_FILE
+from tests.support import stack
+from tests.support.dashboard import load_dashboard, queries, substitute
 from tests.support.etcd import EtcdProcess, EtcdUnavailable, free_port, start_etcd
-
-pytestmark = pytest.mark.e2e
+from tests.support.promtool import RULES_FILE
+from tests.support.rules_transform import scale_rules, with_class_min_members
 
 SLOW_NS = "shoot--e2e--slow"
 FAST_NS = "shoot--e2e--fast"
@@ -73,6 +76,11 @@ def _targets(slow: EtcdProcess, fast: EtcdProcess) -> str:
             "storage_class": "standard",
             "disk_class": "hdd",
             "expected_storage_class": "gardener.cloud-fast",
+            # 25Gi pd-standard: 37.5 write IOPS expected, below etcd's 50
+            "provisioner": "kubernetes.io/gce-pd",
+            "disk_type": "pd-standard",
+            "capacity": "25Gi",
+            "volume_handle": "pvc-5e1c0f9a-slow",
         },
         {
             "name": "fast",
@@ -84,6 +92,10 @@ def _targets(slow: EtcdProcess, fast: EtcdProcess) -> str:
             "storage_class": "gardener.cloud-fast",
             "disk_class": "ssd",
             "expected_storage_class": "gardener.cloud-fast",
+            "provisioner": "pd.csi.storage.gke.io",
+            "disk_type": "pd-ssd",
+            "capacity": "25Gi",
+            "volume_handle": "projects/e2e/zones/europe-west1-b/disks/pvc-fast",
         },
     ]
     return yaml.safe_dump({"targets": targets})
@@ -138,6 +150,7 @@ def _slow_alerts_arrived(alerts: list[Alert]) -> bool:
             "EtcdLatencyWalFsyncSlow",
             "EtcdLatencyHddStorage",
             "EtcdLatencyStorageClassMismatch",
+            "EtcdLatencyVolumeIopsLow",
         )
     )
 
@@ -181,7 +194,7 @@ async def _start_services(
     targets_file = tmp_path / "targets.yaml"
     targets_file.write_text(targets)
     rules = tmp_path / "rules.yaml"
-    rules.write_text(scale_rules(RULES_FILE.read_text()))
+    rules.write_text(with_class_min_members(scale_rules(RULES_FILE.read_text()), 1))
     exporter_port, am_port, prom_port = free_port(), free_port(), free_port()
 
     exporter = stack.exporter(port=exporter_port, targets_file=targets_file, workdir=tmp_path)
@@ -278,8 +291,19 @@ async def test_slow_disk_pages_and_healthy_etcd_stays_quiet(
             "StorageClass standard",
             "should be on gardener.cloud-fast",
         )
+        _assert_says_why(
+            _fired(alerts, "EtcdLatencyVolumeIopsLow", SLOW_NS)[0],
+            "shoot slow",
+            "(disk pvc-5e1c0f9a-slow)",
+            "StorageClass standard",
+            "disk class hdd",
+            "documents 37.5 write IOPS",
+        )
         # 40ms fsyncs are above the warning threshold, far below the critical one.
         assert _fired(alerts, "EtcdLatencyWalFsyncCritical", SLOW_NS) == []
+        # Alone on its class, the slow member is its class median: no class alert.
+        assert _fired(alerts, "EtcdLatencyWalFsyncSlowForClass", SLOW_NS) == []
+        assert _fired(alerts, "EtcdLatencyBackendCommitSlowForClass", SLOW_NS) == []
         print(  # timing figures, shown with -s
             f"e2e: stack ready after {t_ready - t0:.1f}s, alerts at the webhook "
             f"{t_alerts - t_ready:.1f}s later, total {time.monotonic() - t0:.1f}s"

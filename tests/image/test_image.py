@@ -24,11 +24,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
 from exporter.settings import DEFAULT_PORT
-from tests.chart.helm import REPO_ROOT
 from tests.image.podman import Container, Mount, Podman
 from tests.support.etcd import EtcdProcess, free_port
-
-pytestmark = pytest.mark.image
+from tests.support.helm import REPO_ROOT
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
 TARGETS_IN_CONTAINER = "/etc/etcd-latency/targets.yaml"

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.chart.helm import Helm, ci_values_files, find_helm, parse_manifests
 from tests.image.podman import Podman
-from tests.image.security import RunAs, agree, chart_run_as
-
-pytestmark = pytest.mark.image
+from tests.support.helm import Helm, ci_values_files, find_helm, parse_manifests
+from tests.support.security import RunAs, agree, chart_run_as
 
 VALUE_SETS = [None, *ci_values_files()]
 

@@ -24,11 +24,8 @@ import pytest
 import yaml
 
 from exporter.parser import UNPARSED, parse_line
-from tests.conftest import StartEtcd
-from tests.support.etcd import EtcdProcess, free_port
+from tests.support.etcd import EtcdProcess, StartEtcd, free_port
 from tests.support.kube.daemon import REPO, Daemon, Sample, run_daemon, select, value
-
-pytestmark = pytest.mark.integration
 
 P = "etcd_latency_"
 SLOW_DELAY_US = 300_000  # every fdatasync of the slow member takes 300 ms
@@ -421,13 +418,14 @@ async def test_discovery_crash_exits_nonzero_after_cleanup(
     from exporter.preflight import prepare_run
     from exporter.settings import RunSettings
 
-    async def crashing(publish: Callable[..., None]) -> None:
-        publish({})
-        await asyncio.sleep(0.3)
-        raise RuntimeError("watch broke")
+    class Crashing:
+        async def run(self, publish: Callable[..., None]) -> None:
+            publish({})
+            await asyncio.sleep(0.3)
+            raise RuntimeError("watch broke")
 
     async def make(*args: object) -> app.Parts:
-        return app.Parts(run=crashing)
+        return app.Parts(discovery=Crashing())
 
     monkeypatch.setattr(app, "make_discovery", make)
     port = free_port()

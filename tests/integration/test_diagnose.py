@@ -39,7 +39,7 @@ from tests.support.kube import scenario
 from tests.support.kube.fixtures import kube_fixture  # noqa: F401 - the `kube` fixture
 from tests.support.kube.server import KubeEmulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((REPO / "docs" / "diagnose.schema.json").read_text())

@@ -1,7 +1,7 @@
 """The daemon against Gardener-real objects and real etcd members over mTLS.
 
 Three real etcd members serve their client API and /metrics only over TLS with
-`--client-cert-auth`, with certificates made like Gardener's (tests/pki.py): the server
+`--client-cert-auth`, with certificates made like Gardener's (tests/support/pki.py): the server
 certificate names `<etcd>-local` and the services, and 127.0.0.1, never the pod IP. The members
 listen on 127.0.0.2-4 as their pod IPs, on random ports that only the Etcd resources'
 `spec.etcd.clientPort` tells (the daemon's --scrape.port stays 2379), so each member is reached
@@ -38,7 +38,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.chart.helm import installed_args
 from tests.support import pki
 from tests.support.etcd import (
     EtcdProcess,
@@ -49,6 +48,7 @@ from tests.support.etcd import (
     launch,
     start_etcd,
 )
+from tests.support.helm import installed_args
 from tests.support.kube.client import eventually
 from tests.support.kube.daemon import Daemon, Sample, run_daemon, select, value
 from tests.support.kube.fixtures import kube_fixture  # noqa: F401
@@ -65,7 +65,7 @@ from tests.support.kube.scenario import (
 )
 from tests.support.kube.server import KubeEmulator
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = pytest.mark.timeout(240)
 
 P = "etcd_latency_"
 ALPHA, ROT = "shoot--tls--alpha", "shoot--tls--rot"

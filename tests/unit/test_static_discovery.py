@@ -52,6 +52,16 @@ def test_documented_example_is_valid(tmp_path: Path) -> None:
     assert events.volume.disk_class == "ssd"
     assert events.log == FileLogSpec("/var/log/etcd-events.log")
     assert events.scrape == ScrapeSpec(url="http://127.0.0.1:2381/metrics")
+    # pd-standard, 25Gi: 1.5 write IOPS per GiB
+    assert main.volume.volume_handle.endswith("/disks/pvc-4d1d8c7e")
+    assert (main.volume.capacity_bytes, main.volume.expected_write_iops) == (25 * 1024**3, 37.5)
+    assert (events.volume.capacity_bytes, events.volume.expected_write_iops) == (None, None)
+
+
+def test_capacity_must_be_a_quantity(tmp_path: Path) -> None:
+    text = "targets:\n  - {name: a, log: {file: a.log}, capacity: 25 gigs}\n"
+    with pytest.raises(TargetsFileError, match=r"targets\[0\]\.capacity: .*'25 gigs'"):
+        load_targets_file(str(write(tmp_path / "t.yaml", text)))
 
 
 def test_every_problem_is_listed_with_its_key(tmp_path: Path) -> None:
@@ -198,6 +208,7 @@ def rewrite(path: Path, text: str) -> None:
     os.utime(path, ns=(before + 10**9, before + 10**9))
 
 
+@pytest.mark.looptime  # the polls and the 0.3 s of quiet on the virtual clock
 async def test_run_publishes_and_rereads_on_change(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
     rewrite(path, "targets:\n" + target_line("a", pod="p1"))

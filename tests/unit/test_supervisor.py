@@ -1,4 +1,8 @@
-"""Supervisor: reconciliation of published target sets, crash restarts with backoff, stop."""
+"""Supervisor: reconciliation of published target sets, crash restarts with backoff, stop.
+
+On the virtual clock (looptime), with the supervisor's clock set to the loop's: the waits (stop
+deadline, first-collection interval, slow cancels) take no wall time.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
+from exporter.backoff import Backoff
 from exporter.model import (
     FileLogSpec,
     Identity,
@@ -19,7 +24,9 @@ from exporter.model import (
     Target,
 )
 from exporter.state import Store, TargetState
-from exporter.supervisor import Backoff, Supervisor
+from exporter.supervisor import Supervisor
+
+pytestmark = pytest.mark.looptime
 
 
 @dataclass
@@ -82,8 +89,9 @@ def make(fakes: Fakes, store: Store, **kw: object) -> Supervisor:
         store=store,
         scrape=fakes.scrape,
         follow=fakes.follow,
-        backoff=Backoff(initial=1.0, maximum=8.0, jitter=0.0),
+        backoff=Backoff(initial=1.0, maximum=8.0, jitter=(1.0, 1.0)),
         sleep=fakes.sleep,
+        clock=asyncio.get_running_loop().time,
         **kw,  # type: ignore[arg-type]
     )
 
@@ -183,13 +191,6 @@ async def test_unexpected_return_is_restarted() -> None:
     await sup.stop()
 
 
-def test_backoff_jitter_bounds() -> None:
-    b = Backoff(initial=1.0, maximum=30.0, jitter=0.2)
-    assert b.delay(0, rand=lambda: 0.0) == pytest.approx(0.8)
-    assert b.delay(0, rand=lambda: 1.0) == pytest.approx(1.2)
-    assert b.delay(10, rand=lambda: 0.5) == pytest.approx(30.0)
-
-
 async def test_crash_is_logged_with_target_key(caplog: pytest.LogCaptureFixture) -> None:
     fakes, store = Fakes(crash={"log a"}), Store()
     sup = make(fakes, store)
@@ -216,7 +217,8 @@ async def test_stop_is_bounded_by_deadline(caplog: pytest.LogCaptureFixture) -> 
 
 async def test_run_marks_first_collection_when_every_target_scraped() -> None:
     fakes, store = Fakes(), Store()
-    sup = Supervisor(store=store, scrape=fakes.scrape, follow=fakes.follow, sleep=asyncio.sleep)
+    clock = asyncio.get_running_loop().time
+    sup = Supervisor(store=store, scrape=fakes.scrape, follow=fakes.follow, clock=clock)
     runner = asyncio.create_task(sup.run())
     sup.publish({"a": target("a"), "b": target("b")})
     await asyncio.sleep(0.3)
@@ -235,7 +237,11 @@ async def test_run_marks_first_collection_when_every_target_scraped() -> None:
 async def test_run_marks_first_collection_after_interval() -> None:
     fakes, store = Fakes(), Store()
     sup = Supervisor(
-        store=store, scrape=fakes.scrape, follow=fakes.follow, first_collection_after=0.3
+        store=store,
+        scrape=fakes.scrape,
+        follow=fakes.follow,
+        first_collection_after=0.3,
+        clock=asyncio.get_running_loop().time,
     )
     runner = asyncio.create_task(sup.run())
     sup.publish({"a": target("a")})
@@ -289,7 +295,11 @@ async def test_member_not_running_is_not_scraped_and_keeps_its_counters() -> Non
 async def test_first_collection_does_not_wait_for_a_member_that_does_not_run() -> None:
     fakes, store = Fakes(), Store()
     sup = Supervisor(
-        store=store, scrape=fakes.scrape, follow=fakes.follow, first_collection_after=30.0
+        store=store,
+        scrape=fakes.scrape,
+        follow=fakes.follow,
+        first_collection_after=30.0,
+        clock=asyncio.get_running_loop().time,
     )
     runner = asyncio.create_task(sup.run())
     down = replace(member(MemberState.PENDING), key="ns/etcd-main-1")

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 import yaml
 
-from tests.e2e.dashboard_queries import REPO_ROOT
+from tests.support.dashboard import REPO_ROOT
 
 
 @dataclass

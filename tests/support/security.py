@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tests.chart.helm import Manifest, container, workload
+from tests.support.helm import Manifest, container, workload
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ NAMESPACE = "monitoring"
 TIMEOUT = 60
 
 Manifest = dict[str, Any]
+Render = Callable[[str], list[Manifest]]  # the `render` fixture: values set name → manifests
+RenderText = Callable[[str], str]  # the `render_text` fixture: values set name → helm's output
 
 
 def find_helm() -> Path | None:
@@ -144,6 +146,15 @@ def gardener_preset_args(
 def ci_values_files() -> list[Path]:
     """The chart's ci/*-values.yaml files (chart-testing's convention)."""
     return sorted(CI_DIR.glob("*-values.yaml"))
+
+
+# Every values set the chart tests render: `default` (values.yaml alone) and each ci/ file's name.
+VALUE_SETS = ["default", *(p.name.removesuffix("-values.yaml") for p in ci_values_files())]
+
+
+def values_files(name: str) -> list[Path]:
+    """`default` renders values.yaml alone; any other name is ci/<name>-values.yaml."""
+    return [] if name == "default" else [CI_DIR / f"{name}-values.yaml"]
 
 
 def installed_args(home: Path, *, source: str, local: Sequence[str]) -> list[str]:

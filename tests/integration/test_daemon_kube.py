@@ -157,7 +157,6 @@ async def _until(check: Callable[[], Awaitable[bool]], seconds: float, what: str
         pytest.fail(f"timed out after {seconds}s waiting for {what}")
 
 
-@pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_volumes_drift_relay_and_exact_counts_under_cuts(

@@ -1,7 +1,8 @@
 """Helpers for tests of rules and queries: run promtool, load the rules file, know the metric names.
 
-Used by tests/rules/ and tests/unit/test_dashboard.py. A missing promtool skips the test with the
-reason (CI installs Debian's `prometheus` package, which ships it).
+Used by tests/rules/, tests/chart/, tests/e2e/ and tests/meta/test_dashboard.py. A missing
+promtool skips the test with the reason (CI installs Debian's `prometheus` package, which ships
+it).
 """
 
 from __future__ import annotations

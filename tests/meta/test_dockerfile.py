@@ -19,9 +19,8 @@ import pytest
 
 from exporter import __version__
 from exporter.settings import DEFAULT_PORT
-from tests.chart.conftest import Render
-from tests.chart.helm import REPO_ROOT
-from tests.image.security import agree, chart_run_as
+from tests.support.helm import REPO_ROOT, Render
+from tests.support.security import agree, chart_run_as
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
@@ -214,7 +213,6 @@ def test_dockerignore_keeps_only_the_build_inputs() -> None:
         assert any(f == source or f.startswith(source + "/") for f in files), source
 
 
-@pytest.mark.chart
 def test_chart_runs_the_dockerfile_user(render: Render) -> None:
     """The chart's securityContext runs the user the Dockerfile declares, on a read-only root
     (tests/image/ compares it with the built image too)."""

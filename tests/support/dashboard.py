@@ -1,6 +1,6 @@
 """Read the shipped Grafana dashboard: its panels and PromQL queries, with variables substituted.
 
-Shared by the static checks (tests/unit/test_dashboard.py) and the end-to-end test, which runs
+Shared by the static checks (tests/meta/test_dashboard.py) and the end-to-end test, which runs
 every query against a real Prometheus.
 """
 
