@@ -1,5 +1,10 @@
 """Composition root of `run`: validates the files, builds every stage, owns signals and shutdown.
 
+The only place that wires discovery, log following, scraping and state together (Kubernetes
+discovery included: its API client, its pod-log follower and the Store's error counters meet
+here), and the owner of what the stages share — the scrape session and caches — so that no
+module holds a cache or a singleton of its own.
+
 Order: logging → every configuration file checked (all problems printed, exit 2, nothing opened)
 → asyncio.run: Store, registry, scrape session, discovery, supervisor, HTTP listener → run until
 SIGTERM/SIGINT (SIGHUP re-reads the static targets file) → stop accepting, cancel the tasks
@@ -22,12 +27,13 @@ from typing import Any
 from aiohttp import ClientSession, web
 
 from exporter import __version__
-from exporter.discovery.static import Publish, StaticDiscovery
-from exporter.exposition.collector import make_registry
+from exporter.discovery.base import Discovery
+from exporter.discovery.static import StaticDiscovery
+from exporter.exposition.handler import make_registry
 from exporter.model import (
-    SOURCE_SHOOT_PROMETHEUS,
     CommandLogSpec,
     FileLogSpec,
+    KubernetesLogSpec,
     LogSpec,
     ScrapeSpec,
 )
@@ -35,7 +41,8 @@ from exporter.preflight import Prepared, prepare_run, where
 from exporter.runtime import gctune, malloctune
 from exporter.runtime.logconfig import setup_logging
 from exporter.scrape import make_session, scrape_loop
-from exporter.scrape.federate import Federation
+from exporter.scrape.caches import ScrapeCaches
+from exporter.scrape.scraper import Scraper, make_scraper
 from exporter.settings import RunSettings
 from exporter.sources import command, file
 from exporter.sources.sink import LineSink
@@ -52,6 +59,9 @@ EXIT_CONFIG = 2
 
 HTTP_SHUTDOWN_TIMEOUT = 1.0
 TASK_STOP_TIMEOUT = 2.0
+# Connections the Kubernetes API client may hold open: every followed log is one long-lived
+# stream, plus a few watches. 2,000 members per replica fit with room to spare.
+CONNECTION_POOL = 8192
 
 Follow = Callable[[Any, LineSink], Awaitable[None]]
 
@@ -69,7 +79,7 @@ class ConfigProblem(Exception):
 class Parts:
     """What a discovery mode contributes: the discovery, extra log followers, hooks."""
 
-    run: Callable[[Publish], Awaitable[None]]
+    discovery: Discovery
     followers: Mapping[type, Follow] = field(default_factory=dict)
     reload: Callable[[], None] | None = None  # SIGHUP
     close: Callable[[], Awaitable[None]] | None = None  # after the tasks have stopped
@@ -101,9 +111,8 @@ async def serve(settings: RunSettings, prepared: Prepared) -> int:
     async with contextlib.AsyncExitStack() as stack:
         session = make_session(concurrency=settings.scrape.concurrency)
         stack.push_async_callback(session.close)
-        federation = make_federation(settings, session)
-        if federation is not None:
-            stack.push_async_callback(federation.close)
+        scraper = make_run_scraper(settings, session)
+        stack.push_async_callback(scraper.close)
         try:
             parts = await make_discovery(settings, prepared, store)
         except ConfigProblem as err:
@@ -114,7 +123,7 @@ async def serve(settings: RunSettings, prepared: Prepared) -> int:
             stack.push_async_callback(parts.close)
         supervisor = Supervisor(
             store=store,
-            scrape=scrape_runner(settings, session, federation),
+            scrape=scrape_runner(settings, scraper),
             follow=log_runner(settings, parts.followers),
             first_collection_after=settings.scrape.interval,
             stop_timeout=TASK_STOP_TIMEOUT,
@@ -154,18 +163,9 @@ def _web_app(settings: RunSettings, prepared: Prepared, store: Store) -> web.App
 
 
 async def make_discovery(settings: RunSettings, prepared: Prepared, store: Store) -> Parts:
-    """The discovery of `--discovery`: static here, Kubernetes from its own module (lazily)."""
+    """The discovery of `--discovery` (Kubernetes' modules imported only when chosen)."""
     if settings.discovery == "kubernetes":
-        from exporter.discovery.kubernetes import make_kubernetes_discovery
-        from exporter.kube.client import KubeConfigError
-
-        try:
-            made = await make_kubernetes_discovery(
-                settings, store=store, overrides=prepared.overrides
-            )
-        except KubeConfigError as err:
-            raise ConfigProblem(where("kubernetes", "kubeconfig"), str(err)) from err
-        return Parts(run=made.run, followers=made.followers, close=made.close)
+        return await _kubernetes(settings, prepared, store)
     assert settings.static.targets_file is not None  # checked by the settings
     static = StaticDiscovery(
         settings.static.targets_file,
@@ -173,43 +173,58 @@ async def make_discovery(settings: RunSettings, prepared: Prepared, store: Store
         total_shards=settings.total_shards,
         overrides=prepared.overrides,
     )
-    return Parts(run=static.run, reload=static.reload)
+    return Parts(discovery=static, reload=static.reload)
 
 
-def make_federation(settings: RunSettings, session: ClientSession) -> Federation | None:
-    """The fetcher shared by the members read from their namespace's Prometheus
-    (--scrape.source=shoot-prometheus): one request per Prometheus per scrape interval."""
-    if settings.scrape.source != SOURCE_SHOOT_PROMETHEUS:
-        return None
-    return Federation(
-        session=session,
-        jobs=settings.scrape.shoot_prometheus_jobs,
-        timeout=min(settings.scrape.timeout, settings.scrape.interval),
-        max_bytes=settings.scrape.max_bytes,
+async def _kubernetes(settings: RunSettings, prepared: Prepared, store: Store) -> Parts:
+    """API client, discovery and pod-log follower; API and Secret errors are counted into the
+    Store. ConfigProblem when no Kubernetes configuration is usable."""
+    from exporter.discovery.kubernetes import KubernetesDiscovery
+    from exporter.kube.client import KubeConfigError, connect
+    from exporter.sources.kubelog import KubeLogFollower
+
+    try:
+        api = await connect(
+            settings.kubernetes, errors=store.kubernetes_api_errors, pool_size=CONNECTION_POOL
+        )
+    except KubeConfigError as err:
+        raise ConfigProblem(where("kubernetes", "kubeconfig"), str(err)) from err
+    follower = KubeLogFollower(
+        api, inactivity_timeout=settings.logs.inactivity_timeout, since=settings.logs.since
+    )
+    discovery = KubernetesDiscovery.configured(
+        api,
+        settings,
+        overrides=prepared.overrides,
+        tls_secret_errors=store.tls_secret_errors,
+        on_container_change=follower.nudge,
+    )
+    return Parts(discovery=discovery, followers={KubernetesLogSpec: follower}, close=api.close)
+
+
+def make_run_scraper(settings: RunSettings, session: ClientSession) -> Scraper:
+    """The daemon's scraper: the shared session and the process's scrape caches; with
+    --scrape.source=shoot-prometheus, one request per Prometheus per scrape interval."""
+    sc = settings.scrape
+    return make_scraper(
+        session,
+        source=sc.source,
+        jobs=sc.shoot_prometheus_jobs,
+        timeout=min(sc.timeout, sc.interval),
+        max_bytes=sc.max_bytes,
         # a little less than the interval: each member's loop scrapes once per interval, at its
         # own phase, and the first of a namespace's members to come asks again
-        max_age=0.9 * settings.scrape.interval,
+        max_age=0.9 * sc.interval,
+        caches=ScrapeCaches(),
     )
 
 
-def scrape_runner(
-    settings: RunSettings, session: ClientSession, federation: Federation | None = None
-) -> ScrapeRunner:
-    """Binds the scrape settings and the shared session: (state, spec) → scrape loop; a spec of
-    the shoot-prometheus source is read through `federation`."""
+def scrape_runner(settings: RunSettings, scraper: Scraper) -> ScrapeRunner:
+    """Binds the scrape interval and the process's scraper: (state, spec) → scrape loop."""
 
     async def run(state: TargetState, spec: ScrapeSpec) -> None:
-        fetch = None
-        if spec.source == SOURCE_SHOOT_PROMETHEUS and federation is not None:
-            fetch = federation.families
         await scrape_loop(
-            session=session,
-            state=state,
-            spec=spec,
-            interval=settings.scrape.interval,
-            timeout=settings.scrape.timeout,
-            max_bytes=settings.scrape.max_bytes,
-            fetch=fetch,
+            scraper=scraper, state=state, spec=spec, interval=settings.scrape.interval
         )
 
     return run
@@ -298,5 +313,5 @@ async def _until_stopped(
 
 
 async def _discover(parts: Parts, supervisor: Supervisor) -> None:
-    await parts.run(supervisor.publish)
+    await parts.discovery.run(supervisor.publish)
     raise RuntimeError("discovery ended")

@@ -1,18 +1,13 @@
 """Command line: `run`, `parse`, `diagnose`. Parses settings, maps errors to exit codes.
 
 No business logic here; each subcommand lives in its own module and is imported lazily, and so
-are pydantic and the settings models, so that `parse` starts fast: its plainest command lines
-(`parse [--output FORMAT] FILE…`, no `ETCD_LATENCY_…` variable set) are read by `fast_parse_args`,
-which gives the same settings as the full parser (tests compare the two); anything else, `--help`
-and every error included, goes through the settings models.
+are pydantic and the settings models (`--version` and the usage text need neither).
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from exporter import __version__
@@ -24,10 +19,6 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
-# exporter.settings.ENV_PREFIX, repeated here so that the fast path need not import pydantic
-FAST_ENV_PREFIX = "ETCD_LATENCY_"
-_PARSE_OUTPUTS = frozenset({"summary", "json", "events"})
-_SPECIAL_IN_FILE_NAMES = frozenset(",[]{}\"'\\")
 
 USAGE = f"""usage: etcd-latency-exporter {{run,parse,diagnose}} [options]
 
@@ -56,50 +47,6 @@ def settings_model(command: str) -> type[BaseSettings]:
         "diagnose": DiagnoseSettings,
     }
     return models[command]
-
-
-@dataclass(frozen=True, slots=True)
-class FastParseArgs:
-    """`parse` settings read without pydantic (see `fast_parse_args`)."""
-
-    files: list[str]
-    output: str
-
-
-def fast_parse_args(args: Sequence[str], environ: Mapping[str, str]) -> FastParseArgs | None:
-    """The settings of `parse [--output FORMAT] FILE…` when that is all there is, else None.
-
-    None (use the full parser) for anything else: another option or a repeated one, an option
-    after a file, `--`, an unknown format, a file name the settings parser would change or
-    refuse (see `_plain_file_name`), or any `ETCD_LATENCY_…` environment variable, which the
-    settings models would read.
-    """
-    if any(key.upper().startswith(FAST_ENV_PREFIX) for key in environ):
-        return None
-    rest = list(args)
-    output = "summary"
-    if rest and rest[0].startswith("--output"):
-        if rest[0] == "--output" and len(rest) > 1:
-            output, rest = rest[1], rest[2:]
-        elif rest[0].startswith("--output="):
-            output, rest = rest[0].removeprefix("--output="), rest[1:]
-        else:
-            return None
-    if output not in _PARSE_OUTPUTS:
-        return None
-    if not all(map(_plain_file_name, rest)):
-        return None
-    return FastParseArgs(files=rest or ["-"], output=output)
-
-
-def _plain_file_name(name: str) -> bool:
-    """A name the settings parser takes as it is: no option, nothing it would split (commas),
-    decode (JSON brackets, quotes, `true`, `null`…) or strip (white space)."""
-    if not name or (name.startswith("-") and name != "-"):
-        return False
-    if name.lower() in ("true", "false", "null", "none"):
-        return False
-    return not any(c in _SPECIAL_IN_FILE_NAMES or c.isspace() for c in name)
 
 
 def flag_name(loc: Sequence[int | str]) -> str:
@@ -142,12 +89,8 @@ def load(model: type[S], command: str, args: list[str]) -> S:
         raise SystemExit(EXIT_USAGE) from None
 
 
-def dispatch(command: str, settings: BaseSettings | FastParseArgs) -> int:
+def dispatch(command: str, settings: BaseSettings) -> int:
     """Run a subcommand; returns its exit code."""
-    if isinstance(settings, FastParseArgs):
-        from exporter.commands.parse.command import run_parse
-
-        return run_parse(settings)
     from exporter.settings import DiagnoseSettings, ParseSettings, RunSettings
 
     if isinstance(settings, RunSettings):
@@ -178,8 +121,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     if command not in COMMANDS:
         print(f"etcd-latency-exporter: unknown subcommand {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
-    fast = fast_parse_args(rest, os.environ) if command == "parse" else None
-    settings = fast if fast is not None else load(settings_model(command), command, rest)
+    settings = load(settings_model(command), command, rest)
     try:
         code = dispatch(command, settings)
     except KeyboardInterrupt:

@@ -2,7 +2,8 @@
 
 Go's `time.Duration.String()` writes composites such as `1m2.5s`, `416.079µs` (micro sign U+00B5
 or Greek mu U+03BC), `13.95374909s`, `0s`; Prometheus flags add `d`, `w`, `y`. Numbers alone
-are seconds (zap's float encoder and older etcd builds write them).
+are seconds (zap's float encoder and older etcd builds write them). `format_duration` is the
+other way: the one human form of a duration the project prints.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"  # the number before a unit
 _PART = re.compile(rf"({NUMBER})(ns|us|µs|μs|ms|s|m|h|d|w|y)")
 _WHOLE = re.compile(rf"(?:{NUMBER}(?:ns|us|µs|μs|ms|s|m|h|d|w|y))+")
 _SECONDS = re.compile(rf"{NUMBER}(?:[eE][+-]?[0-9]+)?")
-# The units below a second by the character before their `s` (`s` alone: seconds).
-_SUFFIXES = {unit[0]: exponent for unit, exponent in EXPONENTS.items()}
-_DIGITS = "0123456789."
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -28,15 +26,10 @@ def parse_duration(text: str | float | int) -> float:
 
     Raises ValueError quoting the input when it is not a duration (also NaN and infinities).
     """
-    if type(text) is str:  # the common case first: one unit ending in s, e.g. 13.95374909s
-        seconds = single_unit(text)
-        if seconds is not None:
-            return seconds
-    return _parse(text)
-
-
-def _parse(text: str | float | int) -> float:
-    """`parse_duration` of any input (the general path)."""
+    if type(text) is str:  # the commonest form first: one unit, e.g. 13.95374909s or 304ms
+        single = _PART.fullmatch(text)
+        if single is not None:
+            return _seconds(single.group(1), single.group(2))
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, (int, float)):
@@ -50,7 +43,7 @@ def _parse(text: str | float | int) -> float:
         s = s[1:]
     if not s:
         raise ValueError(f"not a duration: {text!r}")
-    single = _PART.fullmatch(s)  # the common case: one unit, e.g. 1.100583416s or 304ms
+    single = _PART.fullmatch(s)
     if single is not None:
         return sign * _seconds(single.group(1), single.group(2))
     if _SECONDS.fullmatch(s) is not None:
@@ -63,20 +56,6 @@ def _parse(text: str | float | int) -> float:
     return sign * sum(_seconds(num, unit) for num, unit in _PART.findall(s))
 
 
-def single_unit(text: str) -> float | None:
-    """`parse_duration` of the commonest forms, one unit ending in `s` (`13.95374909s`, `304ms`,
-    `416.079µs`), without a regular expression: the number must be what `NUMBER` matches (digits
-    and at most one dot, at least one digit), and the result is then what the general path gives.
-    None for any other text (signs and spaces included), which only the general path parses."""
-    if text[-1:] != "s":
-        return None
-    exponent = _SUFFIXES.get(text[-2:-1])
-    number = text[:-2] if exponent is not None else text[:-1]
-    if not number or number.strip(_DIGITS) or number.count(".") > 1 or number == ".":
-        return None
-    return float(number + exponent) if exponent is not None else float(number)
-
-
 def _seconds(number: str, unit: str) -> float:
     exponent = EXPONENTS.get(unit)
     if exponent is not None:
@@ -84,13 +63,27 @@ def _seconds(number: str, unit: str) -> float:
     return float(number) * _FACTORS[unit]
 
 
-def format_duration(seconds: float) -> str:
-    """A short human form: 412µs, 13.2ms, 1.25s, 2m3s."""
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f}µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.1f}ms"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes)}m{rest:.0f}s"
+def format_duration(seconds: float | None) -> str:
+    """The one human form of a duration (`parse`, `diagnose`, the status page): three
+    significant digits in the largest unit below the value — 412µs, 13.2ms, 100ms, 1.25s —
+    then minutes and whole seconds (2m3s); 0s; n/a for None or NaN."""
+    if seconds is None or math.isnan(seconds):
+        return "n/a"
+    if seconds >= 60:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+    if seconds >= 1:
+        return f"{significant(seconds)}s"
+    if seconds >= 0.001:
+        return f"{significant(seconds * 1000)}ms"
+    if seconds > 0:
+        return f"{significant(seconds * 1_000_000)}µs"
+    return "0s"
+
+
+def significant(value: float) -> str:
+    """Three significant digits without trailing zeros: 412.3 → '412', 2.104 → '2.1'."""
+    if value >= 100:
+        return f"{value:.0f}"
+    text = f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+    return text.rstrip("0").rstrip(".")

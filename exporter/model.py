@@ -28,6 +28,8 @@ class EventKind(enum.StrEnum):
     RAFT_MESSAGE_DROPPED = "raft_message_dropped"
     SNAPSHOT_TRANSFER_SLOW = "snapshot_transfer_slow"
     APPLY_ENTRIES_SLOW = "apply_entries_slow"
+    DEFRAG_STARTED = "defrag_started"
+    DEFRAG_FINISHED = "defrag_finished"
 
 
 class Operation(enum.StrEnum):
@@ -43,7 +45,20 @@ class Operation(enum.StrEnum):
     COMPACTION = "compaction"
     AUTHENTICATE = "authenticate"
     CLUSTER = "cluster"
+    READ_INDEX = "read_index"  # traces only: etcd's linearizableReadLoop
     OTHER = "other"
+
+
+class TraceStep(enum.StrEnum):
+    """Where a traced request spent its time: etcd's step texts mapped to a small fixed set
+    (exporter/parser/trace.py has the table)."""
+
+    RAFT = "raft"  # agreement among members, the raft proposal (which includes the WAL fsync)
+    INDEX = "index"  # the in-memory key index
+    BOLT = "bolt"  # the bbolt backend
+    APPLY = "apply"  # evaluating and applying the request
+    AUTH = "auth"  # authentication metadata
+    OTHER = "other"  # step texts not in the table
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +67,8 @@ class Event:
 
     `time` is etcd's own timestamp when the line carries one, else the kubelet prefix's, else None.
     `duration_seconds` is the line's main duration (took, sync duration, exceeded-duration, …).
-    The slow-request fields are None for every other kind.
+    The slow-request fields are None for every other kind, but `operation`, which a slow trace
+    has too. `steps` is a slow trace's time per step (each step once, in `TraceStep` order).
     """
 
     kind: EventKind
@@ -63,6 +79,7 @@ class Event:
     resource: str | None = None
     error: str | None = None
     expected_seconds: float | None = None
+    steps: tuple[tuple[TraceStep, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +106,14 @@ class Volume:
     expected_storage_class: str = ""
     # where the expectation came from: etcd | default-class | config | "" (none)
     expected_from: str = ""
+    # the cloud's name of the disk (CSI volumeHandle, else the in-tree disk name), to join the
+    # cloud's own disk metrics; "" if none
+    volume_handle: str = ""
+    capacity_bytes: int | None = None  # the PV's spec.capacity.storage
+    # what the cloud documents for this disk type and size (exporter/discovery/disk_budget.py),
+    # and the rule that says so ("GCE pd-standard: 1.5 write IOPS per GiB"); None/"" if unknown
+    expected_write_iops: float | None = None
+    iops_basis: str = ""
 
     @property
     def mismatch(self) -> bool | None:
@@ -96,6 +121,28 @@ class Volume:
         if not self.expected_storage_class:
             return None
         return self.storage_class != self.expected_storage_class
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a Kubernetes member runs, held against what its seed declares
+    (exporter/discovery/provider.py works it out).
+
+    `namespace_provider` is the provider type its namespace declares (Gardener's
+    `seed.gardener.cloud/provider`), `node_provider` the one its node runs on (from the node's
+    `spec.providerID`; `node` names that node, "" when all of the seed's nodes agreed instead),
+    `node_provider_id` that providerID; "" where unknown. `provider_mismatch` is None when
+    either side is unknown (no verdict). `expected_class_missing` is None when nothing is
+    expected, else whether `expected_storage_class` does not exist in the cluster.
+    """
+
+    namespace_provider: str = ""
+    node_provider: str = ""
+    node: str = ""
+    node_provider_id: str = ""
+    provider_mismatch: bool | None = None
+    expected_storage_class: str = ""
+    expected_class_missing: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +250,8 @@ class Member:
 class Target:
     """One etcd member to watch. `key` is stable across re-discovery (e.g. `namespace/pod`).
 
-    `member` is None for static targets (a file entry always counts as running).
+    `member` and `placement` are None for static targets (a file entry always counts as
+    running).
     """
 
     key: str
@@ -212,6 +260,7 @@ class Target:
     scrape: ScrapeSpec | None = None
     log: LogSpec | None = None
     member: Member | None = None
+    placement: Placement | None = None  # Kubernetes members: provider and expected class
 
     @property
     def running(self) -> bool:
@@ -236,3 +285,14 @@ class RelayedFamily:
     type: str  # counter | gauge | histogram | summary | untyped
     help: str
     samples: tuple[Sample, ...]
+
+
+# How long a log line may be: the one definition for the parser, the log sources and the commands.
+# A line over its cap counts as unparsed, never parsed in part. The cap is in bytes where a reader
+# has bytes and in characters where it has text; UTF-8 takes at most four bytes a character, so a
+# line of more than MAX_LINE_BYTES bytes cannot be short enough and may be dropped unread.
+MAX_LINE_LENGTH = 256 * 1024  # characters `parse_line` reads
+MAX_LINE_BYTES = 4 * MAX_LINE_LENGTH  # the sources' default cap (--logs.max-line-bytes)
+# Room on top of a cap for the prefix a reader splits off before the cap applies: the kubelet's
+# time with an offset and its space (36 bytes), or a CRI log file's time, stream and tag (45).
+PREFIX_ROOM = 64

@@ -3,6 +3,7 @@
 The flags themselves are validated by the settings; this reads the files they name (static
 targets, web config, disk-class overrides) and lists every problem with the flag, environment
 variable and file key that caused it. Synchronous: it runs before the event loop exists.
+`diagnose` merges the disk-class overrides with the same `disk_class_overrides`.
 """
 
 from __future__ import annotations
@@ -12,17 +13,31 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from exporter.cli import env_name, flag_name
 from exporter.discovery.disk_class import load_overrides_file
 from exporter.discovery.static import TargetsFileError, load_targets_file
-from exporter.settings import ENV_PREFIX, RunSettings
+from exporter.settings import RunSettings, StorageSettings
 from exporter.web.webconfig import ConfigError, load_web_config, server_ssl_context
 
 
 def where(*loc: str) -> str:
     """`("web", "config", "file")` → `--web.config.file / ETCD_LATENCY_WEB__CONFIG__FILE`."""
-    flag = "--" + ".".join(p.replace("_", "-") for p in loc)
-    env = ENV_PREFIX + "__".join(p.upper() for p in loc)
-    return f"{flag} / {env}"
+    return f"{flag_name(loc)} / {env_name(loc)}"
+
+
+def disk_class_overrides(storage: StorageSettings) -> tuple[dict[str, str], str | None]:
+    """The overrides file's entries with --storage.disk-class-overrides over them, and the
+    problem with the file (where it says so), if any: the flag's entries apply regardless."""
+    merged: dict[str, str] = {}
+    problem = None
+    path = storage.disk_class_overrides_file
+    if path:
+        try:
+            merged.update(load_overrides_file(path))
+        except (OSError, ValueError, yaml.YAMLError) as err:
+            problem = f"{where('storage', 'disk_class_overrides_file')}: {_message(err)}"
+    merged.update(storage.disk_class_overrides)
+    return merged, problem
 
 
 @dataclass
@@ -55,13 +70,9 @@ def prepare_run(settings: RunSettings) -> Prepared:
 
 
 def _overrides(settings: RunSettings, prepared: Prepared) -> None:
-    path = settings.storage.disk_class_overrides_file
-    if path:
-        try:
-            prepared.overrides.update(load_overrides_file(path))
-        except (OSError, ValueError, yaml.YAMLError) as err:
-            prepared.add(where("storage", "disk_class_overrides_file"), _message(err))
-    prepared.overrides.update(settings.storage.disk_class_overrides)
+    prepared.overrides, problem = disk_class_overrides(settings.storage)
+    if problem is not None:
+        prepared.problems.append(problem)
 
 
 def _targets(settings: RunSettings, prepared: Prepared) -> None:

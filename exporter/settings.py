@@ -12,6 +12,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_settings import BaseSettings, CliPositionalArg, SettingsConfigDict
 
 from exporter.durations import parse_duration
+from exporter.metrics import CLASS_MEDIAN_MIN_MEMBERS
+from exporter.model import MAX_LINE_BYTES
 
 DEFAULT_PORT = 18379
 DEFAULT_LISTEN_ADDRESS = f":{DEFAULT_PORT}"
@@ -113,6 +115,11 @@ class KubernetesSettings(_Section):
         description="Expected StorageClass per etcd role when no Etcd resource says, e.g. "
         '{"etcd-main":"gardener.cloud-fast"}.',
     )
+    provider_check: bool = Field(
+        True,
+        description="Watch nodes (spec.providerID) and namespaces (seed.gardener.cloud/provider) "
+        "to tell a member whose namespace declares another provider type than its node runs on.",
+    )
     request_timeout: PositiveDuration = Field(30.0, description="Timeout of API list/get calls.")
     watch_timeout: PositiveDuration = Field(
         300.0, description="Server-side timeout of one watch call before it is renewed."
@@ -198,7 +205,7 @@ class LogsSettings(_Section):
         300.0, description="Reopen a log stream that delivered nothing for this long."
     )
     max_line_bytes: int = Field(
-        1024 * 1024, gt=0, description="Longest log line kept; longer lines count as unparsed."
+        MAX_LINE_BYTES, gt=0, description="Longest log line kept; longer lines count as unparsed."
     )
 
 
@@ -312,4 +319,10 @@ class DiagnoseSettings(_Common, DiscoveryFields):
     since: PositiveDuration = Field(3600.0, description="How much of each log to read.")
     output: Literal["table", "json"] = Field("table", description="Output format.")
     concurrency: int = Field(32, gt=0, description="etcd members examined at once.")
+    class_min_members: int = Field(
+        CLASS_MEDIAN_MIN_MEMBERS,
+        gt=0,
+        description="Members with a p99 a StorageClass needs for its median, against which each "
+        "member's '× class median' is shown (the chart's prometheusRule.classMedian.minMembers).",
+    )
     log: LogSettings = Field(default_factory=LogSettings)

@@ -16,6 +16,7 @@ import time
 from bisect import bisect_left
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from exporter.metrics import SLOW_REQUEST_BUCKETS
 from exporter.model import Event, EventKind, Member, MemberState, RelayedFamily, Target
@@ -24,6 +25,99 @@ OTHER = "other"
 
 # Kinds whose last occurrence is worth a timestamp (status page, diagnose).
 SLOW_KINDS = frozenset({EventKind.SLOW_REQUEST, EventKind.SLOW_FDATASYNC, EventKind.HEARTBEAT_LATE})
+DEFRAG_KINDS = frozenset({EventKind.DEFRAG_STARTED, EventKind.DEFRAG_FINISHED})
+# A defrag whose end was never logged (etcd died, a line was lost) stops counting after this long;
+# Gardener seeds saw defrags of 2-40 s.
+DEFRAG_LIMIT = 600.0
+ETCD_SLOW_APPLIES = "etcd_server_slow_apply_total"
+
+
+@dataclass(slots=True)
+class DefragWindow:
+    """Whether a slow request or trace fell into a defragmentation, from the defrag lines seen
+    before it (exporter/parser/defrag.py).
+
+    A request falls into a defrag when its line comes while one runs (after its start line,
+    before its end line), or when it overlaps the last finished one: it began (its time minus
+    its duration) before that defrag ended. A defrag's start is its start line, or its end minus
+    its `took` when that is earlier or the start line was missed. Times are etcd's own; a line
+    without a time is judged by the order of the lines alone.
+    """
+
+    running_since: datetime | None = None
+    running: bool = False
+    last: tuple[datetime | None, datetime | None] | None = None  # the last finished (start, end)
+    took: float | None = None  # the last finished defrag's duration, when known
+    finished: int = 0
+
+    def observe(self, event: Event) -> None:
+        """Fold a defrag_started or defrag_finished event."""
+        if event.kind is EventKind.DEFRAG_STARTED:
+            if not self.running:
+                self.running, self.running_since = True, event.time
+            return
+        end = event.time
+        start = self.running_since if self.running else None
+        if end is not None and event.duration_seconds is not None:
+            by_took = end - timedelta(seconds=event.duration_seconds)
+            start = by_took if start is None or _before(by_took, start) else start
+        self.took = event.duration_seconds
+        if self.took is None and start is not None and end is not None:
+            self.took = _seconds(end - start)
+        self.last = (start, end)
+        self.running, self.running_since = False, None
+        self.finished += 1
+
+    def covers(self, event: Event) -> bool:
+        """The event (a slow request or trace, whose duration counts back from its time) fell
+        into a defrag."""
+        t = event.time
+        if self.running:
+            since = self.running_since
+            if t is None or since is None:
+                return True
+            age = _seconds(t - since) if _comparable(t, since) else 0.0
+            if age <= DEFRAG_LIMIT:
+                return True
+            self.running, self.running_since = False, None  # its end was never logged
+        if self.last is None or t is None:
+            return False
+        start, end = self.last
+        if end is None or not _comparable(t, end):
+            return False
+        began = t - timedelta(seconds=event.duration_seconds or 0.0)
+        return not _before(end, began) and (start is None or not _before(t, start))
+
+
+def _comparable(a: datetime, b: datetime) -> bool:
+    return (a.tzinfo is None) == (b.tzinfo is None)
+
+
+def _before(a: datetime, b: datetime) -> bool:
+    return _comparable(a, b) and a < b
+
+
+def _seconds(delta: timedelta) -> float:
+    return max(delta.total_seconds(), 0.0)
+
+
+@dataclass(slots=True)
+class TraceTally:
+    """etcd's slow-request traces summed by operation: how many, their time, and their time per
+    step (exporter/parser/trace.py). Bounded: operations and steps are fixed sets."""
+
+    count: Counter[str] = field(default_factory=Counter)
+    seconds: dict[str, float] = field(default_factory=dict)
+    steps: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def add(self, event: Event) -> None:
+        """Count one slow_trace event."""
+        op = str(event.operation) if event.operation is not None else OTHER
+        self.count[op] += 1
+        self.seconds[op] = self.seconds.get(op, 0.0) + (event.duration_seconds or 0.0)
+        for step, seconds in event.steps:
+            key = (op, str(step))
+            self.steps[key] = self.steps.get(key, 0.0) + seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +202,13 @@ class TargetState:
     last_slow_event: Event | None = None
     series_dropped: int = 0
     resources: set[str] = field(default_factory=set)
+    # slow requests that fell into a defragmentation: counted apart, not in `slow_requests`
+    defrag: DefragWindow = field(default_factory=DefragWindow)
+    slow_during_defrag: int = 0
+    traces: TraceTally = field(default_factory=TraceTally)
+    # etcd's own slow-apply counter at the first scrape of its process: what etcd counted since
+    # is compared with the log's count (zap samples its log)
+    slow_applies_base: float | None = None
     # member side (Kubernetes): restarts counted, the (pod uid, restart count) they stand at,
     # when they were seen, and whether the etcd process changed since the last good scrape
     restarts: int = 0
@@ -152,14 +253,29 @@ class TargetState:
             self.lines_unparsed += 1
 
     def record_event(self, event: Event, *, now: float | None = None) -> None:
-        """Fold one parsed event into the counters."""
+        """Fold one parsed event into the counters.
+
+        Slow requests and traces that fell into a defrag are counted apart (`slow_during_defrag`)
+        and left out of the slow-request counters and traces: a defrag stalls writes on any disk,
+        and the alerts on slow requests must not page for it. `events` counts every line."""
         kind = str(event.kind)
         self.events[kind] += 1
+        if event.kind in DEFRAG_KINDS:
+            self.defrag.observe(event)
+            return
+        if event.kind in (EventKind.SLOW_REQUEST, EventKind.SLOW_TRACE) and self.defrag.covers(
+            event
+        ):
+            if event.kind is EventKind.SLOW_REQUEST:
+                self.slow_during_defrag += 1
+            return
         if event.kind in SLOW_KINDS:
             self.last_event_time[kind] = time.time() if now is None else now
             self.last_slow_event = event
         if event.kind is EventKind.SLOW_REQUEST:
             self._record_slow_request(event)
+        elif event.kind is EventKind.SLOW_TRACE:
+            self.traces.add(event)
 
     def _record_slow_request(self, event: Event) -> None:
         op = str(event.operation) if event.operation is not None else OTHER
@@ -207,9 +323,12 @@ class TargetState:
         if self.new_process:
             self.prev_relayed, self.prev_success_time = (), None
             self.new_process = False
+            self.slow_applies_base = None
         else:
             self.prev_relayed, self.prev_success_time = self.relayed, self.last_success_time
         self.relayed, dropped = _cap(families, self.limits.max_series_per_target)
+        if self.slow_applies_base is None:
+            self.slow_applies_base = counter_value(self.relayed, ETCD_SLOW_APPLIES)
         self.series_dropped += dropped
         self.up = True
         self.last_scrape_duration = duration
@@ -220,6 +339,15 @@ class TargetState:
         self.scrape_errors[reason] += 1
         self.up = False
         self.last_scrape_duration = duration
+
+
+def counter_value(families: tuple[RelayedFamily, ...], name: str) -> float | None:
+    """The summed value of an unlabelled etcd counter among relayed families; None if absent."""
+    for family in families:
+        if family.name == name:
+            values = [s.value for s in family.samples if s.name in (name, name + "_total")]
+            return sum(values) if values else None
+    return None
 
 
 def _cap(families: tuple[RelayedFamily, ...], limit: int) -> tuple[tuple[RelayedFamily, ...], int]:

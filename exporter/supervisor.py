@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from exporter.backoff import Backoff, Retries
 from exporter.model import LogSpec, ScrapeSpec, Target
 from exporter.state import Store, TargetState
 
@@ -24,21 +24,6 @@ log = logging.getLogger(__name__)
 ScrapeRunner = Callable[[TargetState, ScrapeSpec], Awaitable[None]]
 LogRunner = Callable[[TargetState, LogSpec], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Delays between restarts: initial·factor^n capped at maximum, ±jitter (a fraction)."""
-
-    initial: float = 1.0
-    maximum: float = 60.0
-    factor: float = 2.0
-    jitter: float = 0.2
-
-    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
-        """Delay before restart number `attempt` (0-based)."""
-        base = min(self.maximum, self.initial * self.factor ** min(attempt, 64))
-        return base * (1.0 + self.jitter * (2.0 * rand() - 1.0))
 
 
 @dataclass(slots=True)
@@ -201,7 +186,7 @@ class Supervisor:
         where = {"task": kind, "target": key}
         if after:
             await self._wait(list(after), what=key)
-        attempt = 0
+        retries = Retries(self._backoff)
         while True:
             started = self._clock()
             try:
@@ -212,10 +197,8 @@ class Supervisor:
                 log.error("Task crashed", exc_info=err, extra=where)
             else:
                 log.error("Task exited unexpectedly", extra=where)
-            if self._clock() - started > self._backoff.maximum:
-                attempt = 0  # it ran fine for a while: start the backoff over
-            delay = self._backoff.delay(attempt)
-            attempt += 1
+            # it ran fine for a while: start the backoff over
+            delay = retries.next_delay(healthy=self._clock() - started > self._backoff.maximum)
             log.info("Task restarting", extra={**where, "delaySeconds": round(delay, 3)})
             await self._sleep(delay)
 

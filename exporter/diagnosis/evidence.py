@@ -1,4 +1,8 @@
-"""Live evidence for the status page: a `TargetState` → the same `EtcdReport` diagnose prints. Pure.
+"""Evidence for a verdict, built once for the status page and `diagnose`. Pure.
+
+The status page judges a `TargetState` (`live_report`); `diagnose` judges two scrapes of its own
+and the events of a log it read (`disk_between`, `events_evidence`); both through the same
+builders, so a member gets the same report from either.
 
 The daemon keeps the last two successful scrapes of each member, so disk latency is measured
 over one scrape interval. Log counters run since the exporter started; slow requests older than
@@ -10,25 +14,28 @@ and the WAL fsync p99 of its last run (the kept scrapes of that run).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from exporter.diagnosis import humanize as h
 from exporter.diagnosis.histogram import Latency, window_latency
-from exporter.diagnosis.report import EtcdReport, report_order
+from exporter.diagnosis.logfacts import TraceEvidence, trace_evidence
+from exporter.diagnosis.report import EtcdReport, report_order, with_class_medians
 from exporter.diagnosis.verdict import (
-    BACKEND_COMMIT,
     NO_METRICS_URL,
     NOT_RUNNING,
     QUANTILE,
     SHARE_BOUND,
-    WAL_FSYNC,
     DiskEvidence,
     LogEvidence,
     MemberEvidence,
     judge,
 )
-from exporter.model import Event, EventKind
-from exporter.state import Store, TargetState
+from exporter.metrics import CLASS_MEDIAN_MIN_MEMBERS, ETCD_BACKEND_COMMIT, ETCD_WAL_FSYNC
+from exporter.model import Event, EventKind, FileLogSpec, RelayedFamily, Target
+from exporter.state import ETCD_SLOW_APPLIES, Store, TargetState, counter_value
+
+Families = tuple[RelayedFamily, ...]
 
 RECENT = 3600.0
 SCOPE = "since the exporter started"
@@ -39,9 +46,136 @@ READ_INDEX_KINDS = (
 )
 
 
-def live_reports(store: Store, *, now: float) -> list[tuple[EtcdReport, TargetState]]:
-    """Every target's report with its state, worst verdict first."""
-    pairs = [(live_report(s, now=now), s) for s in store.states()]
+# -- the shared builders -------------------------------------------------------------------------
+
+
+def not_scraped(target: Target) -> DiskEvidence | None:
+    """Why a member's disk cannot be measured at all (its etcd does not run, it has no metrics
+    URL), None when it can be scraped."""
+    if not target.running:
+        return DiskEvidence(reachable=False, error=NOT_RUNNING)  # its pod IP is not etcd's
+    if target.scrape is None:
+        return DiskEvidence(reachable=False, error=NO_METRICS_URL)
+    return None
+
+
+def fsync_p99(
+    before: Families | None, after: Families, *, name: str = ETCD_WAL_FSYNC
+) -> Latency | None:
+    """The p99 of a latency histogram between two scrapes (`before` None: since etcd started)."""
+    return window_latency(before or None, after, name=name, q=QUANTILE, bound=SHARE_BOUND)
+
+
+def disk_between(before: Families, after: Families, *, window: float) -> DiskEvidence:
+    """WAL fsync and backend commit p99 between two successful scrapes `window` seconds apart."""
+    return DiskEvidence(
+        reachable=True,
+        window=max(window, 0.0),
+        fsync=fsync_p99(before, after),
+        commit=fsync_p99(before, after, name=ETCD_BACKEND_COMMIT),
+    )
+
+
+def counted_logs(
+    count: Callable[[EventKind], int],
+    slow: Counter[tuple[str, str]],
+    *,
+    scope: str,
+    fdatasync: bool = True,
+    stale: bool = False,
+    during_defrag: int = 0,
+    defrag_took: float | None = None,
+    traces: TraceEvidence | None = None,
+    etcd_slow_applies: int | None = None,
+) -> LogEvidence:
+    """Log evidence from event counts by kind and slow requests by (operation, resource);
+    `fdatasync` False leaves slow fdatasyncs out (too old to judge)."""
+    (op, resource), top = slow.most_common(1)[0] if slow else (("", ""), 0)
+    return LogEvidence(
+        scope=scope,
+        slow_requests=count(EventKind.SLOW_REQUEST),
+        top_operation=op,
+        top_resource=resource,
+        top_count=top,
+        slow_fdatasync=count(EventKind.SLOW_FDATASYNC) if fdatasync else 0,
+        heartbeat_late=count(EventKind.HEARTBEAT_LATE),
+        read_index=sum(count(k) for k in READ_INDEX_KINDS),
+        leader_changes=count(EventKind.LEADER_CHANGE),
+        stale=stale,
+        during_defrag=during_defrag,
+        defrag_took=defrag_took,
+        traces=traces,
+        etcd_slow_applies=etcd_slow_applies,
+    )
+
+
+def events_evidence(
+    events: Iterable[Event], *, scope: str, etcd_slow_applies: int | None = None
+) -> LogEvidence:
+    """`diagnose`'s log evidence: the events of the log it read, folded as the daemon folds
+    them (slow requests during a defrag apart, traces summed); `etcd_slow_applies` is etcd's
+    count over a span within the log's."""
+    state = TargetState(target=_READ)
+    for event in events:
+        state.record_event(event, now=0.0)
+    return _state_logs(state, scope=scope, etcd_slow_applies=etcd_slow_applies)
+
+
+_READ = Target(key="", log=FileLogSpec("-"))  # what diagnose read: only its log matters
+
+
+def _state_logs(
+    state: TargetState,
+    *,
+    scope: str,
+    fdatasync: bool = True,
+    stale: bool = False,
+    etcd_slow_applies: int | None = None,
+) -> LogEvidence:
+    """Log evidence from a member's log counters (the daemon's, or a log diagnose read)."""
+    top: Counter[tuple[str, str]] = Counter()
+    for (operation, _read_only, resource), n in state.slow_requests.items():
+        top[(operation, resource)] += n
+    slow_requests = sum(state.slow_requests.values())
+
+    def count(kind: EventKind) -> int:
+        return slow_requests if kind is EventKind.SLOW_REQUEST else state.events[str(kind)]
+
+    traces = state.traces
+    return counted_logs(
+        count,
+        top,
+        scope=scope,
+        fdatasync=fdatasync,
+        stale=stale,
+        during_defrag=state.slow_during_defrag,
+        defrag_took=state.defrag.took,
+        traces=trace_evidence(traces.count, traces.seconds, traces.steps),
+        etcd_slow_applies=etcd_slow_applies,
+    )
+
+
+def slow_applies_between(before: Families, after: Families) -> int | None:
+    """What etcd's slow-apply counter grew by between two scrapes (after a reset: its value);
+    None when it is missing."""
+    now = counter_value(after, ETCD_SLOW_APPLIES)
+    if now is None:
+        return None
+    then = counter_value(before, ETCD_SLOW_APPLIES) or 0.0
+    return round(now - then if now >= then else now)
+
+
+# -- the daemon's state --------------------------------------------------------------------------
+
+
+def live_reports(
+    store: Store, *, now: float, min_members: int = CLASS_MEDIAN_MIN_MEMBERS
+) -> list[tuple[EtcdReport, TargetState]]:
+    """Every target's report with its state and its standing in its StorageClass (among the
+    members of this store), worst verdict first."""
+    states = store.states()
+    reports = with_class_medians([live_report(s, now=now) for s in states], min_members=min_members)
+    pairs = list(zip(reports, states, strict=True))
     return sorted(pairs, key=lambda pair: report_order(pair[0]))
 
 
@@ -62,13 +196,7 @@ def member_evidence(state: TargetState, *, now: float) -> MemberEvidence | None:
         return None
     fsync = None
     if not member.running and state.relayed:
-        fsync = window_latency(
-            state.prev_relayed or None,
-            state.relayed,
-            name=WAL_FSYNC,
-            q=QUANTILE,
-            bound=SHARE_BOUND,
-        )
+        fsync = fsync_p99(state.prev_relayed, state.relayed)
     return MemberEvidence(
         state=str(member.state),
         reason=member.reason,
@@ -81,52 +209,39 @@ def member_evidence(state: TargetState, *, now: float) -> MemberEvidence | None:
 
 def disk_evidence(state: TargetState) -> DiskEvidence:
     """Scrape state, and latency between the last two successful scrapes when there are two."""
-    if not state.target.running:
-        return DiskEvidence(reachable=False, error=NOT_RUNNING)
-    if state.target.scrape is None:
-        return DiskEvidence(reachable=False, error=NO_METRICS_URL)
+    unscraped = not_scraped(state.target)
+    if unscraped is not None:
+        return unscraped
     if state.up is not True:
         reason = state.scrape_errors.most_common(1)[0][0] if state.scrape_errors else ""
         return DiskEvidence(reachable=state.up, error=reason)
     if not state.prev_relayed or state.prev_success_time is None:
         return DiskEvidence(reachable=True)
     window = (state.last_success_time or 0.0) - state.prev_success_time
-    return DiskEvidence(
-        reachable=True,
-        window=max(window, 0.0),
-        fsync=_latency(state, WAL_FSYNC),
-        commit=_latency(state, BACKEND_COMMIT),
-    )
-
-
-def _latency(state: TargetState, name: str) -> Latency | None:
-    return window_latency(
-        state.prev_relayed, state.relayed, name=name, q=QUANTILE, bound=SHARE_BOUND
-    )
+    return disk_between(state.prev_relayed, state.relayed, window=window)
 
 
 def log_evidence(state: TargetState, *, now: float) -> LogEvidence:
     """Log counters since the exporter started; stale when the last slow request is old."""
     if state.target.log is None:
         return LogEvidence(scope=SCOPE, read=False, error="no log source")
-    top: Counter[tuple[str, str]] = Counter()
-    for (operation, _read_only, resource), n in state.slow_requests.items():
-        top[(operation, resource)] += n
-    (op, res), top_n = top.most_common(1)[0] if top else (("", ""), 0)
-    events = state.events
-    fdatasync = str(EventKind.SLOW_FDATASYNC)
-    return LogEvidence(
+    return _state_logs(
+        state,
         scope=SCOPE,
-        slow_requests=sum(state.slow_requests.values()),
-        top_operation=op,
-        top_resource=res,
-        top_count=top_n,
-        slow_fdatasync=events[fdatasync] if _recent(state, fdatasync, now) else 0,
-        heartbeat_late=events[str(EventKind.HEARTBEAT_LATE)],
-        read_index=sum(events[str(k)] for k in READ_INDEX_KINDS),
-        leader_changes=events[str(EventKind.LEADER_CHANGE)],
+        fdatasync=_recent(state, str(EventKind.SLOW_FDATASYNC), now),
         stale=not _recent(state, str(EventKind.SLOW_REQUEST), now),
+        etcd_slow_applies=etcd_slow_applies(state),
     )
+
+
+def etcd_slow_applies(state: TargetState) -> int | None:
+    """etcd's slow applies since the first scrape of its process, which this exporter's log
+    counters cover (they run since the exporter started, before its first scrape)."""
+    base = state.slow_applies_base
+    now = counter_value(state.relayed, ETCD_SLOW_APPLIES)
+    if base is None or now is None or now < base:
+        return None
+    return round(now - base)
 
 
 def _recent(state: TargetState, kind: str, now: float) -> bool:

@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import math
+from exporter.durations import format_duration, significant
 
-
-def seconds(value: float | None) -> str:
-    """0.0021 → '2.1ms', 0.412 → '412ms', 1.5 → '1.5s', None → 'n/a'."""
-    if value is None or math.isnan(value):
-        return "n/a"
-    if value >= 1:
-        return f"{_sig(value)}s"
-    if value >= 0.001:
-        return f"{_sig(value * 1000)}ms"
-    if value > 0:
-        return f"{_sig(value * 1_000_000)}µs"
-    return "0s"
-
-
-def _sig(value: float) -> str:
-    """Three significant digits without trailing zeros: 412.3 → '412', 2.104 → '2.1'."""
-    if value >= 100:
-        return f"{value:.0f}"
-    text = f"{value:.1f}" if value >= 10 else f"{value:.2f}"
-    return text.rstrip("0").rstrip(".")
+# A latency: 0.0021 → '2.1ms', 0.412 → '412ms', 1.5 → '1.5s', None → 'n/a' (the one format,
+# exporter.durations.format_duration, which `parse` prints too).
+seconds = format_duration
 
 
 def span(value: float) -> str:
     """A window or an age: 30 → '30s', 90 → '1m30s', 3600 → '1h', 0.5 → '0.5s'."""
     if value < 60:
-        return f"{_sig(value)}s"
+        return f"{significant(value)}s"
     total = round(value)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)

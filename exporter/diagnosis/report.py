@@ -9,11 +9,21 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from exporter.diagnosis.classmedian import (
+    ClassStanding,
+    MemberP99,
+    class_standings,
+    slow_for_class_remedy,
+    slow_for_class_text,
+    standing_json,
+)
 from exporter.diagnosis.histogram import Latency
+from exporter.diagnosis.logfacts import TraceEvidence
+from exporter.diagnosis.rootcause import RootCause, placement_json, root_cause, root_cause_json
 from exporter.diagnosis.verdict import (
     SHARE_BOUND,
     DiskEvidence,
@@ -21,6 +31,7 @@ from exporter.diagnosis.verdict import (
     MemberEvidence,
     Verdict,
     VerdictCode,
+    lower_bound,
 )
 from exporter.model import Target
 
@@ -34,6 +45,13 @@ class EtcdReport:
     logs: LogEvidence
     verdict: Verdict
     member: MemberEvidence | None = None  # Kubernetes members: the container's restarts
+    # its p99 against its StorageClass's median (with_class_medians; None: no class)
+    class_standing: ClassStanding | None = None
+
+    @property
+    def root_cause(self) -> RootCause | None:
+        """What discovery found behind the verdict (the seed's provider, a missing class)."""
+        return root_cause(self.target)
 
 
 def sort_reports(reports: Iterable[EtcdReport]) -> list[EtcdReport]:
@@ -55,6 +73,33 @@ def exit_code(reports: Sequence[EtcdReport]) -> int:
 def code_rank(item: tuple[str, int]) -> int:
     """Sort key of (verdict, count) pairs: the verdict's rank."""
     return VerdictCode(item[0]).rank
+
+
+def with_class_medians(reports: Sequence[EtcdReport], *, min_members: int) -> list[EtcdReport]:
+    """Each report with its member's p99 against its StorageClass's median, in the same order.
+
+    A member slow for its class keeps its verdict code (the class alerts are warnings, and its
+    p99 may be within etcd's limits): its reason ends with the note, and a verdict without a
+    remedy gets the runbook's."""
+    members = [
+        MemberP99(r.target.volume.storage_class, _p99(r.disk.fsync), _p99(r.disk.commit))
+        for r in reports
+    ]
+    out = []
+    for r, standing in zip(reports, class_standings(members, min_members=min_members), strict=True):
+        verdict = r.verdict
+        if standing is not None and standing.slow:
+            verdict = Verdict(
+                verdict.code,
+                f"{verdict.reason}; {slow_for_class_text(standing)}",
+                verdict.remedy or slow_for_class_remedy(standing),
+            )
+        out.append(replace(r, verdict=verdict, class_standing=standing))
+    return out
+
+
+def _p99(lat: Latency | None) -> float | None:
+    return lat.p99 if lat is not None else None
 
 
 # -- JSON -------------------------------------------------------------------------------------
@@ -97,7 +142,12 @@ def etcd_json(r: EtcdReport) -> dict[str, Any]:
             "disk_type": vol.disk_type,
             "disk_class": vol.disk_class,
             "expected_storage_class": vol.expected_storage_class,
+            "expected_from": vol.expected_from,
             "mismatch": vol.mismatch,
+            "volume_handle": vol.volume_handle,
+            "capacity_bytes": vol.capacity_bytes,
+            "expected_write_iops": vol.expected_write_iops,
+            "iops_basis": vol.iops_basis or None,
         },
         "scrape": {
             "source": r.target.scrape.source if r.target.scrape is not None else None,
@@ -112,6 +162,9 @@ def etcd_json(r: EtcdReport) -> dict[str, Any]:
         "verdict": str(r.verdict.code),
         "reason": r.verdict.reason,
         "remedy": r.verdict.remedy or None,
+        "placement": placement_json(r.target.placement),
+        "root_cause": root_cause_json(r.root_cause),
+        "class_median_ratio": standing_json(r.class_standing),
     }
 
 
@@ -165,4 +218,17 @@ def logs_json(logs: LogEvidence) -> dict[str, Any]:
         "heartbeat_late": logs.heartbeat_late,
         "read_index": logs.read_index,
         "leader_changes": logs.leader_changes,
+        "slow_requests_lower_bound": lower_bound(logs),
+        "etcd_slow_applies": logs.etcd_slow_applies,
+        "during_defrag": logs.during_defrag,
+        "defrag_took_seconds": logs.defrag_took,
+        "traces": traces_json(logs.traces),
     }
+
+
+def traces_json(traces: TraceEvidence | None) -> dict[str, Any] | None:
+    """Count, seconds and the share of each step of the traced slow requests."""
+    if traces is None:
+        return None
+    shares = {step: round(traces.share(step), 4) for step, _ in traces.steps}
+    return {"count": traces.count, "seconds": traces.seconds, "step_shares": shares}

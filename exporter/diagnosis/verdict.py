@@ -27,13 +27,19 @@ from dataclasses import dataclass
 
 from exporter.diagnosis import humanize as h
 from exporter.diagnosis.histogram import Latency
+from exporter.diagnosis.logfacts import (
+    TraceEvidence,
+    defrag_text,
+    disk_cleared,
+    raft_wait_text,
+    sampled,
+    shares_text,
+    slow_count_text,
+)
+from exporter.metrics import BACKEND_COMMIT_LIMIT, ETCD_WAL_FSYNC, WAL_FSYNC_LIMIT
 from exporter.model import Volume
 
-WAL_FSYNC = "etcd_disk_wal_fsync_duration_seconds"
-BACKEND_COMMIT = "etcd_disk_backend_commit_duration_seconds"
 QUANTILE = 0.99
-FSYNC_LIMIT = 0.010  # https://etcd.io/docs/v3.5/faq/: p99 WAL fsync below 10 ms
-COMMIT_LIMIT = 0.025  # same FAQ: p99 backend commit below 25 ms
 SHARE_BOUND = 0.016  # etcd's bucket just above 10 ms: "share of fsyncs slower than 16 ms"
 RUNBOOKS = "docs/runbooks.md"
 NO_METRICS_URL = "no metrics URL"  # DiskEvidence.error of a target that has only a log
@@ -88,6 +94,13 @@ class LogEvidence:
     read_index: int = 0
     leader_changes: int = 0
     stale: bool = False
+    # slow requests during a defrag (not in `slow_requests`) and the last defrag's duration
+    during_defrag: int = 0
+    defrag_took: float | None = None
+    traces: TraceEvidence | None = None
+    # etcd's own count of slow applies over a span within `scope`, when known: more than the
+    # log's lines means the log is sampled and its counts are lower bounds
+    etcd_slow_applies: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +164,13 @@ def judge(
             break
     else:
         verdict = _ok(disk, logs)
+    notes = []
+    if lower_bound(logs) and _slow_count(logs) not in verdict.reason:
+        notes.append(_slow_count(logs))
+    if logs.during_defrag:
+        notes.append(defrag_text(logs.during_defrag, logs.defrag_took))
+    if notes:
+        verdict = Verdict(verdict.code, "; ".join((verdict.reason, *notes)), verdict.remedy)
     if member is None or not member.notable:
         return verdict
     remedy = verdict.remedy
@@ -179,8 +199,8 @@ def member_text(member: MemberEvidence) -> str:
 
 def _slow_disk(volume: Volume, disk: DiskEvidence, logs: LogEvidence) -> Verdict | None:
     reasons = [
-        _over(disk.fsync, FSYNC_LIMIT, "WAL fsync", "fsync", disk.window),
-        _over(disk.commit, COMMIT_LIMIT, "backend commit", "commit", disk.window),
+        _over(disk.fsync, WAL_FSYNC_LIMIT, "WAL fsync", "fsync", disk.window),
+        _over(disk.commit, BACKEND_COMMIT_LIMIT, "backend commit", "commit", disk.window),
     ]
     if logs.slow_fdatasync:
         n = h.plural(logs.slow_fdatasync, "fdatasync")
@@ -188,6 +208,11 @@ def _slow_disk(volume: Volume, disk: DiskEvidence, logs: LogEvidence) -> Verdict
     found = [r for r in reasons if r]
     if not found:
         return None
+    fsync = disk.fsync.p99 if disk.fsync is not None else None
+    if not logs.slow_fdatasync and disk_cleared(logs.traces, fsync):
+        return None  # the requests waited for the members, not the disk: _slow_requests
+    if logs.traces is not None:
+        found.append(shares_text(logs.traces))
     return Verdict(VerdictCode.SLOW_DISK, "; ".join(found) + _class_note(volume), _remedy(volume))
 
 
@@ -239,7 +264,7 @@ def _hdd(volume: Volume, disk: DiskEvidence, logs: LogEvidence) -> Verdict | Non
     where = f"StorageClass {volume.storage_class or '(none)'} is HDD" + (
         f" ({facts})" if facts else ""
     )
-    reason = f"{where}; etcd needs SSD for p99 WAL fsync < {h.seconds(FSYNC_LIMIT)}"
+    reason = f"{where}; etcd needs SSD for p99 WAL fsync < {h.seconds(WAL_FSYNC_LIMIT)}"
     reason += _measured(disk)
     return Verdict(VerdictCode.HDD_STORAGE, reason, _HDD_REMEDY)
 
@@ -269,16 +294,40 @@ def _slow_requests(volume: Volume, disk: DiskEvidence, logs: LogEvidence) -> Ver
     del volume
     if not logs.slow_requests or logs.stale or not disk.reachable or disk.window is None:
         return None
+    traced = f"; {shares_text(logs.traces)}" if logs.traces is not None else ""
     reason = (
-        f"{_slow_text(logs)} while {_disk_fine(disk)}; {_network_text(logs)}: "
+        f"{_slow_text(logs)} while {_disk_fine(disk, logs)}{traced}; {_network_text(logs)}: "
         "look at network, leader changes and ReadIndex"
     )
     remedy = f"not the disk: check network and CPU ({RUNBOOKS}#etcdlatencyslowrequests)"
     return Verdict(VerdictCode.SLOW_REQUESTS_NOT_DISK, reason, remedy)
 
 
+def lower_bound(logs: LogEvidence) -> bool:
+    """The log's slow-request counts are lower bounds: etcd counted more than it logged."""
+    return sampled(logs.slow_requests + logs.during_defrag, logs.etcd_slow_applies)
+
+
+def slow_count_cell(logs: LogEvidence, *, short: bool = False) -> str:
+    """The slow-request count of a table cell: '204', '≥ 204 (etcd counted 406; its log is
+    sampled)' (`short`: '≥204'), with ', 5 during defrag' when some fell into a defrag."""
+    text = h.count(logs.slow_requests)
+    if lower_bound(logs):
+        etcd = h.count(logs.etcd_slow_applies or 0)
+        text = f"≥{text}" if short else f"≥ {text} (etcd counted {etcd}; its log is sampled)"
+    if logs.during_defrag:
+        text += f", {h.count(logs.during_defrag)} during defrag"
+    return text
+
+
+def _slow_count(logs: LogEvidence) -> str:
+    """'204 slow requests', or '≥ 204 slow requests (etcd counted 406; its log is sampled)'."""
+    logged = logs.slow_requests + logs.during_defrag
+    return slow_count_text(logs.slow_requests, logged, logs.etcd_slow_applies)
+
+
 def _slow_text(logs: LogEvidence) -> str:
-    text = f"{h.plural(logs.slow_requests, 'slow request')} {logs.scope}"
+    text = f"{_slow_count(logs)} {logs.scope}"
     if logs.top_operation:
         text += f" (top: {logs.top_operation} on {logs.top_resource or 'other'}, {logs.top_count})"
     return text
@@ -294,9 +343,20 @@ def _network_text(logs: LogEvidence) -> str:
     )
 
 
-def _disk_fine(disk: DiskEvidence) -> str:
+def _disk_fine(disk: DiskEvidence, logs: LogEvidence) -> str:
     if disk.fsync is None or disk.fsync.p99 is None:
         return "no fsyncs were measured in the window"
+    over = disk.fsync.p99 > WAL_FSYNC_LIMIT or (
+        disk.commit is not None
+        and disk.commit.p99 is not None
+        and disk.commit.p99 > BACKEND_COMMIT_LIMIT
+    )
+    if over and logs.traces is not None:  # cleared by the traces (see _slow_disk)
+        return (
+            f"WAL fsync p99 {p99_text(disk.fsync)} and backend commit p99 "
+            f"{p99_text(disk.commit)}, over etcd's limits, are small against the "
+            f"{raft_wait_text(logs.traces)}"
+        )
     return (
         f"WAL fsync p99 {p99_text(disk.fsync)} and backend commit p99 "
         f"{p99_text(disk.commit)} are within limits"
@@ -331,7 +391,7 @@ def _ok(disk: DiskEvidence, logs: LogEvidence) -> Verdict:
     if not logs.read:
         parts.append(f"logs not read ({logs.error or 'no log source'})")
     elif logs.slow_requests and logs.stale:
-        parts.append(f"{h.plural(logs.slow_requests, 'slow request')} {logs.scope}, none recent")
+        parts.append(f"{_slow_count(logs)} {logs.scope}, none recent")
     else:
         parts.append(f"no slow requests {logs.scope}")
     return Verdict(VerdictCode.OK, "; ".join(parts))
@@ -341,14 +401,14 @@ def _latency_ok(disk: DiskEvidence) -> str:
     fsync, commit = disk.fsync, disk.commit
     where = f" over {h.span(disk.window)}" if disk.window is not None else ""
     if fsync is None:
-        return f"no {WAL_FSYNC} in /metrics"
+        return f"no {ETCD_WAL_FSYNC} in /metrics"
     if fsync.p99 is None:
         reset = ", counter reset" if fsync.counter_reset else ""
         return f"no fsyncs{where} (idle{reset})"
     counted = _window(disk.window, fsync, "fsync")
     return (
-        f"WAL fsync p99 {p99_text(fsync)} (limit {h.seconds(FSYNC_LIMIT)}), backend commit p99 "
-        f"{p99_text(commit)} (limit {h.seconds(COMMIT_LIMIT)}){counted}"
+        f"WAL fsync p99 {p99_text(fsync)} (limit {h.seconds(WAL_FSYNC_LIMIT)}), backend commit p99 "
+        f"{p99_text(commit)} (limit {h.seconds(BACKEND_COMMIT_LIMIT)}){counted}"
     )
 
 

@@ -51,6 +51,12 @@ def disk_type(parameters: Mapping[str, str]) -> str:
     return lowered.get("skuname") or lowered.get("storageaccounttype") or ""
 
 
+def effective_disk_type(provisioner: str, parameters: Mapping[str, str]) -> str:
+    """The disk type a class provisions: the one its parameters name, else its provisioner's
+    default (pd-standard, gp2, gp3; "" where the default is not fixed)."""
+    return disk_type(parameters) or _DEFAULT_TYPE.get(provisioner, "")
+
+
 def _gce(kind: str) -> DiskClass:
     if kind == "pd-standard":
         return "hdd"
@@ -90,7 +96,7 @@ def classify(
             chosen = overrides.get(key) if key else None
             if chosen in DISK_CLASSES:
                 return kind, chosen  # type: ignore[return-value]
-    effective = kind or _DEFAULT_TYPE.get(provisioner, "")
+    effective = effective_disk_type(provisioner, parameters)
     if provisioner in GCE:
         return kind, _gce(effective)
     if provisioner in AWS:

@@ -12,11 +12,13 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 import aiohttp
 
-from exporter.kube.client import JSON, KubeApi, KubeApiError, Resource, retry_delay
+from exporter.backoff import Retries
+from exporter.kube.client import API_RETRY, JSON, KubeApi, KubeApiError, Resource
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,9 @@ T = TypeVar("T")
 
 # A missing optional API (a CRD that is not installed) is looked for again this often.
 ABSENT_RETRY = 300.0
+# After an error; and after a watch the server ended at once (the two share the count in a row).
+ERROR_RETRY = replace(API_RETRY, initial=1.0, maximum=60.0)
+QUICK_END_RETRY = replace(API_RETRY, initial=0.2, maximum=10.0)
 
 
 class _Gone(Exception):
@@ -69,7 +74,7 @@ class Informer(Generic[T]):
     async def run(self) -> None:
         """Keep the cache current until cancelled."""
         rv: str | None = None
-        attempt = 0
+        retries = Retries(ERROR_RETRY)
         while True:
             try:
                 if rv is None:
@@ -77,11 +82,10 @@ class Informer(Generic[T]):
                 started = asyncio.get_running_loop().time()
                 rv = await self._watch(rv)
                 if asyncio.get_running_loop().time() - started > 1.0:
-                    attempt = 0
+                    retries.reset()
                     continue
                 # The server ended the watch at once: do not spin.
-                await asyncio.sleep(retry_delay(attempt, initial=0.2, maximum=10.0))
-                attempt += 1
+                await asyncio.sleep(retries.next_delay(QUICK_END_RETRY))
                 continue
             except _Gone:
                 logger.info("Watch expired, listing again", extra=self._where)
@@ -105,8 +109,7 @@ class Informer(Generic[T]):
                 rv = None
             if self._optional or (rv is None and self._sync_on_error):
                 self.synced.set()  # do not hold discovery back for a cache that cannot load
-            await asyncio.sleep(retry_delay(attempt, initial=1.0, maximum=60.0))
-            attempt += 1
+            await asyncio.sleep(retries.next_delay())
 
     def _mark_absent(self) -> None:
         if not self.absent:

@@ -1,10 +1,11 @@
 """Kubernetes discovery: etcd pods → Targets with identity, volume, scrape and log specs.
 
 Watches (list, then watch) the pods matching any configured selector, cluster-wide or in each
-`--kubernetes.namespaces` entry, plus PVCs, PVs, StorageClasses and druid `Etcd` resources, and
-republishes the complete target set whenever one of them changes (changes within `debounce`
-seconds are coalesced). Sharding applies before anything else, so a replica only resolves
-volumes and reads secrets for its own namespaces.
+`--kubernetes.namespaces` entry, plus PVCs, PVs, StorageClasses, druid `Etcd` resources and,
+for the seed provider check (provider.py), nodes and namespaces; it republishes the complete
+target set whenever one of them changes (changes within `debounce` seconds are coalesced).
+Sharding applies before anything else, so a replica only resolves volumes and reads secrets for
+its own namespaces.
 
 A target is an etcd member, keyed by its pod's namespace and name, from the moment its pod is
 seen: `running` while the etcd container runs (ready or not: a slow etcd often fails its
@@ -27,29 +28,42 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from exporter.backoff import wait_set
+from exporter.discovery.base import Publish
 from exporter.discovery.departure import why_gone
 from exporter.discovery.etcd_resource import EtcdInfo, trim_etcd
 from exporter.discovery.identity import etcd_role, project_and_shoot
 from exporter.discovery.informer import Informer, merged
 from exporter.discovery.members import MemberBook
 from exporter.discovery.pods import PodInfo, pod_info
+from exporter.discovery.provider import (
+    NamespaceInfo,
+    NodeInfo,
+    NodeProvider,
+    member_node,
+    placement,
+    seed_provider,
+    trim_namespace,
+    trim_node,
+)
 from exporter.discovery.secrets import SecretCache
 from exporter.discovery.sharding import owns
 from exporter.discovery.tlsrefs import TLSRefs, member_refs
 from exporter.discovery.volumes import VolumeResolver, trim_claim, trim_class, trim_pv
 from exporter.kube.client import (
     ETCDS,
+    NAMESPACES,
+    NODES,
     PODS,
     PVCS,
     PVS,
     STORAGE_CLASSES,
     KubeApi,
-    load_api_client,
 )
 from exporter.kube.containers import ContainerStatus, member_state
 from exporter.model import (
@@ -58,16 +72,14 @@ from exporter.model import (
     Identity,
     KubernetesLogSpec,
     Member,
+    Placement,
     ScrapeSpec,
     Target,
+    Volume,
 )
-from exporter.settings import KubernetesSettings, RunSettings, ScrapeSettings
-from exporter.sources.lines import Sink
-from exporter.state import Store
+from exporter.settings import DiscoveryFields, KubernetesSettings, ScrapeSettings
 
 logger = logging.getLogger(__name__)
-
-Publish = Callable[[Mapping[str, Target]], None]
 
 
 def scrape_url(*, scheme: str, pod_ip: str, port: int, path: str) -> str:
@@ -89,7 +101,7 @@ def server_name(template: str | None, identity: Identity) -> str | None:
 
 
 class KubernetesDiscovery:
-    """Implements the Discovery protocol: `run(publish)` until cancelled."""
+    """A `Discovery` (exporter/discovery/base.py): `run(publish)` until cancelled."""
 
     def __init__(
         self,
@@ -135,6 +147,21 @@ class KubernetesDiscovery:
             Informer(api, ETCDS, trim=trim_etcd, namespace=ns, optional=True, **common)
             for ns in (namespaces if k.etcd_resources else [])
         ]
+        # the seed provider check (provider.py): every node's providerID, every namespace's
+        # provider label; their other changes (node status, foreign labels) rebuild nothing
+        seen: dict[str, Any] = {"on_change": self._placement_changed,
+                                "watch_timeout": k.watch_timeout}  # fmt: skip
+        check = k.provider_check
+        self.nodes: list[Informer[NodeInfo]] = (
+            [Informer(api, NODES, trim=trim_node, **seen)] if check else []
+        )
+        self.namespaces: list[Informer[NamespaceInfo]] = (
+            [Informer(api, NAMESPACES, trim=trim_namespace, **seen)] if check else []
+        )
+        self._placement_seen: tuple[frozenset[NodeInfo], frozenset[NamespaceInfo]] | None = None
+        self._node_infos: Mapping[str, NodeInfo] = {}  # the caches of this rebuild
+        self._namespace_infos: Mapping[str, NamespaceInfo] = {}
+        self._seed: NodeProvider | None = None
         self.secrets = SecretCache(
             api,
             scrape=scrape,
@@ -147,6 +174,28 @@ class KubernetesDiscovery:
         self._refs: dict[str, TLSRefs] = {}  # each member's Secret references, this rebuild
         self._last: dict[str, Target] | None = None
 
+    @classmethod
+    def configured(
+        cls,
+        api: KubeApi,
+        settings: DiscoveryFields,
+        *,
+        overrides: Mapping[str, str],
+        tls_secret_errors: Counter[str] | None = None,
+        on_container_change: Callable[[str, str], None] | None = None,
+    ) -> KubernetesDiscovery:
+        """The discovery of `run` and `diagnose` alike, from their common settings."""
+        return cls(
+            api=api,
+            settings=settings.kubernetes,
+            scrape=settings.scrape,
+            shard=settings.shard,
+            total_shards=settings.total_shards,
+            overrides=overrides,
+            tls_secret_errors=tls_secret_errors,
+            on_container_change=on_container_change,
+        )
+
     @property
     def _reads_secrets(self) -> bool:
         """Secrets are read only to scrape etcd itself: never with
@@ -154,7 +203,20 @@ class KubernetesDiscovery:
         return self._scrape.source == SOURCE_ETCD and self.secrets.enabled
 
     def _informers(self) -> list[Informer[Any]]:
-        return [*self.pods, *self.claims, self.volumes, self.classes, *self.etcds]
+        return [
+            *self.pods, *self.claims, self.volumes, self.classes, *self.etcds, *self.nodes,
+            *self.namespaces,
+        ]  # fmt: skip
+
+    def _placement_changed(self) -> None:
+        """A node or namespace event: rebuild only when what is kept of them changed."""
+        seen = (
+            frozenset(merged(self.nodes).values()),
+            frozenset(merged(self.namespaces).values()),
+        )
+        if seen != self._placement_seen:
+            self._placement_seen = seen
+            self._dirty.set()
 
     async def run(self, publish: Publish) -> None:
         """Watch everything and publish the target set on every change, until cancelled."""
@@ -192,12 +254,7 @@ class KubernetesDiscovery:
         if deadline is None:
             await self._dirty.wait()
             return
-        delay = max(deadline - self._clock(), 0.0) + 0.01
-        try:
-            async with asyncio.timeout(delay):
-                await self._dirty.wait()
-        except TimeoutError:
-            pass
+        await wait_set(self._dirty, max(deadline - self._clock(), 0.0) + 0.01)
 
     def _look_up_departures(self) -> None:
         """Ask the API why each newly departed member's pod went (in the background)."""
@@ -227,6 +284,8 @@ class KubernetesDiscovery:
             if p.has_container and owns(p.namespace, shard=shard, total_shards=total)
         ]
         self._etcd_infos = merged(self.etcds)
+        self._node_infos, self._namespace_infos = merged(self.nodes), merged(self.namespaces)
+        self._seed = seed_provider(self._node_infos)
         roles = {p.key: etcd_role(labels=p.label_map, owner_names=p.owners, pod_name=p.name)
                  for p in pods}  # fmt: skip
         self._refs = {}
@@ -282,10 +341,12 @@ class KubernetesDiscovery:
         identity = Identity(
             namespace=pod.namespace, project=project, shoot=shoot, etcd=etcd, pod=pod.name
         )
+        volume = resolver.resolve(namespace=pod.namespace, claim=pod.claim, etcd=etcd)
         return Target(
             key=pod.key,
             identity=identity,
-            volume=resolver.resolve(namespace=pod.namespace, claim=pod.claim, etcd=etcd),
+            volume=volume,
+            placement=self._placement(pod, volume),
             scrape=self._scrape_spec(pod, identity),
             log=KubernetesLogSpec(
                 namespace=pod.namespace,
@@ -293,6 +354,16 @@ class KubernetesDiscovery:
                 container=self._settings.container,
                 uid=pod.uid,
             ),
+        )
+
+    def _placement(self, pod: PodInfo, volume: Volume) -> Placement:
+        """The member's provider and expected-class verdicts (provider.py)."""
+        namespace = self._namespace_infos.get(pod.namespace)
+        return placement(
+            namespace_provider=namespace.provider if namespace is not None else "",
+            node=member_node(pod.node_name, self._node_infos, self._seed),
+            expected_class=volume.expected_storage_class,
+            classes=self.classes.items.keys(),
         )
 
     def _etcd_of(self, namespace: str, etcd: str) -> EtcdInfo | None:
@@ -339,50 +410,4 @@ def _run_of(uid: str, status: ContainerStatus) -> tuple[object, ...]:
         status.terminated_id,
         status.last_id,
         status.restart_count,
-    )
-
-
-# Connections the API client may hold open: every followed log is one long-lived stream, plus a
-# few watches. 2,000 members per replica fit with room to spare.
-CONNECTION_POOL = 8192
-
-
-@dataclass(frozen=True, slots=True)
-class KubernetesMode:
-    """What `--discovery=kubernetes` contributes to the composition root."""
-
-    run: Callable[[Publish], Awaitable[None]]
-    followers: Mapping[type, Callable[[Any, Sink], Awaitable[None]]]
-    close: Callable[[], Awaitable[None]]
-    api: KubeApi
-
-
-async def make_kubernetes_discovery(
-    settings: RunSettings, *, store: Store, overrides: Mapping[str, str]
-) -> KubernetesMode:
-    """Client, discovery and pod-log follower for the daemon; API errors are counted into
-    `store.kubernetes_api_errors`. Raises KubeConfigError when no configuration is usable."""
-    from exporter.sources.kubelog import KubeLogFollower
-
-    api_client = await load_api_client(settings.kubernetes, pool_size=CONNECTION_POOL)
-    api = KubeApi(
-        api_client,
-        errors=store.kubernetes_api_errors,
-        request_timeout=settings.kubernetes.request_timeout,
-    )
-    follower = KubeLogFollower(
-        api, inactivity_timeout=settings.logs.inactivity_timeout, since=settings.logs.since
-    )
-    discovery = KubernetesDiscovery(
-        api=api,
-        settings=settings.kubernetes,
-        scrape=settings.scrape,
-        shard=settings.shard,
-        total_shards=settings.total_shards,
-        overrides=overrides,
-        tls_secret_errors=store.tls_secret_errors,
-        on_container_change=follower.nudge,
-    )
-    return KubernetesMode(
-        run=discovery.run, followers={KubernetesLogSpec: follower}, close=api.close, api=api
     )

@@ -37,6 +37,7 @@ class PodInfo:
     # the etcd container's full status (restarts, back-off, last exit) and the pod's start time
     container: ContainerStatus = field(default_factory=ContainerStatus)
     started_at: float | None = None
+    node_name: str = ""  # spec.nodeName, "" until scheduled
 
     @property
     def key(self) -> str:
@@ -147,4 +148,5 @@ def pod_info(raw: JSON, *, container: str, data_volume: str | None = None) -> Po
         ca_secret=secret_volume(spec, CA_VOLUME),
         container=container_status(raw, container),
         started_at=rfc3339(status.get("startTime")),
+        node_name=str(spec.get("nodeName") or ""),
     )

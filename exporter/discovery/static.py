@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -20,6 +20,9 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from exporter.backoff import wait_set
+from exporter.discovery.base import Publish
+from exporter.discovery.disk_budget import expected_write_iops, parse_capacity
 from exporter.discovery.disk_class import classify
 from exporter.discovery.identity import project_and_shoot
 from exporter.discovery.sharding import owns
@@ -35,8 +38,6 @@ from exporter.model import (
 )
 
 log = logging.getLogger(__name__)
-
-Publish = Callable[[Mapping[str, Target]], None]
 
 
 class TargetsFileError(ValueError):
@@ -61,6 +62,12 @@ def _url(value: str) -> str:
 def _name(value: str) -> str:
     if not value.strip() or any(c.isspace() for c in value):
         raise ValueError("must be non-empty and contain no whitespace")
+    return value
+
+
+def _capacity(value: str) -> str:
+    if value and parse_capacity(value) is None:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 25Gi)")
     return value
 
 
@@ -116,6 +123,8 @@ class TargetModel(_Strict):
     disk_type: str = ""
     disk_class: Literal["ssd", "hdd", "unknown"] | None = None
     expected_storage_class: str = ""
+    volume_handle: str = ""
+    capacity: Annotated[str, AfterValidator(_capacity)] = ""
 
     @model_validator(mode="after")
     def _something_to_do(self) -> TargetModel:
@@ -225,8 +234,12 @@ def to_target(t: TargetModel, *, base: Path, overrides: Mapping[str, str]) -> Ta
     """One file entry → a Target (project/shoot from the namespace, disk class derived)."""
     project, shoot = project_and_shoot(t.namespace)
     disk_class: str | None = t.disk_class
+    params = {"type": t.disk_type} if t.disk_type else {}
+    capacity = parse_capacity(t.capacity)
+    budget = expected_write_iops(
+        provisioner=t.provisioner, parameters=params, capacity_bytes=capacity
+    )
     if disk_class is None:
-        params = {"type": t.disk_type} if t.disk_type else {}
         _, disk_class = classify(
             provisioner=t.provisioner,
             parameters=params,
@@ -251,6 +264,10 @@ def to_target(t: TargetModel, *, base: Path, overrides: Mapping[str, str]) -> Ta
             disk_class=disk_class,
             expected_storage_class=t.expected_storage_class,
             expected_from="config" if t.expected_storage_class else "",
+            volume_handle=t.volume_handle,
+            capacity_bytes=capacity,
+            expected_write_iops=budget.write_iops if budget else None,
+            iops_basis=budget.basis if budget else "",
         ),
         scrape=_scrape_spec(t, base),
         log=_log_spec(t.log, base),
@@ -292,7 +309,7 @@ def _signature(path: str) -> tuple[int, int, int, int] | None:
 
 
 class StaticDiscovery:
-    """Publishes the targets file's set; re-reads it on change or `reload()`."""
+    """A `Discovery`: publishes the targets file's set; re-reads it on change or `reload()`."""
 
     def __init__(
         self,
@@ -325,9 +342,7 @@ class StaticDiscovery:
             if forced or signature != seen:
                 seen = signature
                 await self._read_and_publish(publish, forced=forced)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_interval):
-                    await self._wake.wait()
+            await wait_set(self._wake, self._poll_interval)
 
     async def _read_and_publish(self, publish: Publish, *, forced: bool) -> None:
         try:

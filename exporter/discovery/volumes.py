@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.discovery.disk_budget import expected_write_iops, parse_capacity
 from exporter.discovery.disk_class import classify
 from exporter.discovery.etcd_resource import EtcdInfo
 from exporter.model import Volume
@@ -42,11 +43,14 @@ class ClaimInfo:
 
 @dataclass(frozen=True, slots=True)
 class PVInfo:
-    """A PV: its class and CSI driver (the provisioner when the class is gone)."""
+    """A PV: its class, CSI driver (the provisioner when the class is gone), the cloud's name of
+    its disk (`volume_handle`) and its capacity in bytes (None when absent or malformed)."""
 
     name: str
     storage_class: str
     driver: str
+    handle: str = ""
+    capacity_bytes: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,29 @@ def trim_claim(raw: JSON) -> ClaimInfo:
     )
 
 
+# In-tree volume sources and the field naming the cloud's disk (a PV provisioned by an in-tree
+# class keeps this shape under CSI migration; its disk is the same).
+IN_TREE_HANDLES: tuple[tuple[str, str], ...] = (
+    ("gcePersistentDisk", "pdName"),
+    ("awsElasticBlockStore", "volumeID"),
+    ("azureDisk", "diskName"),
+    ("cinder", "volumeID"),
+)
+
+
+def volume_handle(spec: JSON) -> str:
+    """The cloud's name of a PV's disk: the CSI `volumeHandle`, else the in-tree disk name
+    (IN_TREE_HANDLES); "" if none."""
+    handle = _d(spec.get("csi")).get("volumeHandle")
+    if handle:
+        return str(handle)
+    for source, field_name in IN_TREE_HANDLES:
+        name = _d(spec.get(source)).get(field_name)
+        if name:
+            return str(name)
+    return ""
+
+
 def trim_pv(raw: JSON) -> PVInfo:
     """PV JSON → PVInfo."""
     spec = _d(raw.get("spec"))
@@ -82,6 +109,8 @@ def trim_pv(raw: JSON) -> PVInfo:
         name=str(_d(raw.get("metadata")).get("name", "")),
         storage_class=str(spec.get("storageClassName") or ""),
         driver=str(_d(spec.get("csi")).get("driver") or ""),
+        handle=volume_handle(spec),
+        capacity_bytes=parse_capacity(str(_d(spec.get("capacity")).get("storage") or "")),
     )
 
 
@@ -141,11 +170,16 @@ class VolumeResolver:
             name = pv.storage_class if pv and pv.storage_class else self.default_class()
         sc = self.classes.get(name) if name else None
         provisioner = sc.provisioner if sc else (pv.driver if pv else "")
+        parameters = dict(sc.parameters) if sc else {}
         disk_type, disk_class = classify(
             provisioner=provisioner,
-            parameters=dict(sc.parameters) if sc else {},
+            parameters=parameters,
             class_name=name,
             overrides=self.overrides,
+        )
+        capacity = pv.capacity_bytes if pv else None
+        budget = expected_write_iops(
+            provisioner=provisioner, parameters=parameters, capacity_bytes=capacity
         )
         return Volume(
             pvc=pvc.name,
@@ -156,4 +190,8 @@ class VolumeResolver:
             disk_class=disk_class,
             expected_storage_class=expected,
             expected_from=expected_from,
+            volume_handle=pv.handle if pv else "",
+            capacity_bytes=capacity,
+            expected_write_iops=budget.write_iops if budget else None,
+            iops_basis=budget.basis if budget else "",
         )

@@ -1,11 +1,11 @@
-"""The collector: the Store as metric families, built fresh at every /metrics request.
+"""The collector: the Store as metric families, one walk written once.
 
 `collect()` only reads in-memory state: it never awaits and does no I/O. Families are rebuilt on
 every call, so the series of a removed target vanish with it. The walk over the store is written
-once (`EtcdLatencyCollector.emit`) and feeds a sink: `MetricSink` builds prometheus_client
-families (`collect()`, for any prometheus_client consumer); exporter.exposition.handler renders the
-text formats straight from the same walk, because generic rendering of 2,000 targets × 100
-series with nine labels each takes seconds. A test keeps the two byte-identical.
+once and feeds a sink: `MetricSink` builds prometheus_client families (`collect()`, for any
+prometheus_client consumer, and the reference the tests compare with); `body.Body` keeps the
+same walk's text between requests, per target and per section, because generic rendering of
+2,000 targets × 130 series with nine labels each takes seconds.
 
 Example lines:
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -29,10 +29,7 @@ from prometheus_client.core import (
     SummaryMetricFamily,
     UnknownMetricFamily,
 )
-from prometheus_client.gc_collector import GCCollector
-from prometheus_client.platform_collector import PlatformCollector
-from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from exporter import __version__
@@ -51,6 +48,11 @@ class Family:
     name: str
     type: str
     help: str
+
+    @property
+    def sample(self) -> str:
+        """The name of its samples, for a counter, gauge, info or unknown family."""
+        return m.exposed(self.name, self.type)[0]
 
 
 def _rank() -> dict[str, int]:
@@ -100,6 +102,10 @@ RECONNECTS, DURATION = _head(m.LOG_STREAM_RECONNECTS), _head(m.SCRAPE_DURATION)
 ERRORS, DROPPED = _head(m.SCRAPE_ERRORS), _head(m.SERIES_DROPPED)
 API_ERRORS, TLS_SECRET_ERRORS = _head(m.KUBERNETES_API_ERRORS), _head(m.TLS_SECRET_ERRORS)
 MEMBER_STATE, MEMBER_RESTARTS = _head(m.MEMBER_STATE), _head(m.MEMBER_RESTARTS)
+PROVIDER, CLASS_MISSING = _head(m.PROVIDER_MISMATCH), _head(m.EXPECTED_CLASS_MISSING)
+CAPACITY, WRITE_IOPS = _head(m.VOLUME_CAPACITY), _head(m.VOLUME_EXPECTED_WRITE_IOPS)
+DURING_DEFRAG, TRACES = _head(m.SLOW_REQUESTS_DURING_DEFRAG), _head(m.TRACES)
+TRACE_SECONDS, TRACE_STEPS = _head(m.TRACE_SECONDS), _head(m.TRACE_STEP_SECONDS)
 WITH_VOLUME = dict(zip(m.RELAYED_WITH_VOLUME, (WAL_FSYNC, BACKEND_COMMIT), strict=True))
 
 
@@ -121,20 +127,16 @@ class EtcdLatencyCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         """Fresh prometheus_client families of the current state."""
         sink = MetricSink()
-        self.emit(sink)
-        return sink.metrics()
-
-    def emit(self, sink: Sink) -> None:
-        """Walk the store once and hand every sample to `sink` (no I/O, no await)."""
         states = self._store.states()
-        self.labels_of(states)
+        labels = self.labels_of(states)
         relayed_heads: dict[str, Family] = {}
         for state in states:
-            labels = self._labels[state.target.key]
-            _emit_relayed(sink, state.relayed, labels=labels, heads=relayed_heads)
-            for _name, _key, emit_section in SECTIONS:
-                emit_section(sink, state, labels)
+            target = labels[state.target.key]
+            emit_relayed(sink, state.relayed, labels=target, heads=relayed_heads)
+            for section in SECTIONS:
+                section.emit(sink, state, target)
         self.emit_self(sink, states)
+        return sink.metrics()
 
     def labels_of(self, states: list[TargetState]) -> dict[str, TargetLabels]:
         """The labels of every state by target key (cached per Target object; the cache keeps
@@ -156,32 +158,31 @@ class EtcdLatencyCollector(Collector):
     def emit_self(self, sink: Sink, states: list[TargetState]) -> None:
         """The exporter's own families: build, shard, targets by state, API and Secret errors."""
         none = self._none
-        sink.add(BUILD, BUILD.name + "_info", none, self._build, 1.0)
-        sink.add(SHARD, SHARD.name + "_info", none, self._shard, 1.0)
+        sink.add(BUILD, BUILD.sample, none, self._build, 1.0)
+        sink.add(SHARD, SHARD.sample, none, self._shard, 1.0)
         counts = dict.fromkeys(TARGET_STATES, 0)
         for state in states:
             counts["unknown" if state.up is None else "up" if state.up else "down"] += 1
         for name, n in counts.items():
-            sink.add(TARGETS, TARGETS.name, none, (("state", name),), n)
+            sink.add(TARGETS, TARGETS.sample, none, (("state", name),), n)
         for (resource, verb, code), n in sorted(self._store.kubernetes_api_errors.items()):
             own = (("resource", resource), ("verb", verb), ("code", code))
-            sink.add(API_ERRORS, API_ERRORS.name + "_total", none, own, n)
+            sink.add(API_ERRORS, API_ERRORS.sample, none, own, n)
         tls_errors = self._store.tls_secret_errors
         for reason in m.TLS_SECRET_ERROR_REASONS:  # every reason from the start, 0 until seen
             why = (("reason", reason),)
-            sink.add(
-                TLS_SECRET_ERRORS, TLS_SECRET_ERRORS.name + "_total", none, why, tls_errors[reason]
-            )
+            sink.add(TLS_SECRET_ERRORS, TLS_SECRET_ERRORS.sample, none, why, tls_errors[reason])
 
 
-def _emit_relayed(
+def emit_relayed(
     sink: Sink,
     families: tuple[RelayedFamily, ...],
     *,
     labels: TargetLabels,
     heads: dict[str, Family],
 ) -> None:
-    """etcd's families under our names; the latency histograms also get the volume labels."""
+    """etcd's families under our names; the latency histograms also get the volume labels.
+    The first target's type of a family wins (`heads` holds the winners)."""
     for fam in families:
         head = heads.get(fam.name)
         if head is None:
@@ -193,21 +194,20 @@ def _emit_relayed(
 
 def relayed_head(fam: RelayedFamily) -> Family:
     """The family a relayed etcd family is exposed as (when it is the first of its name)."""
-    return WITH_VOLUME.get(fam.name) or _relayed_head(fam)
+    found = WITH_VOLUME.get(fam.name)
+    if found is not None:
+        return found
+    type_ = exposed_type(fam)
+    # prometheus_client names a counter without the `_total` its samples carry
+    name = m.relayed_name(fam.name)
+    name = name.removesuffix("_total") if type_ == "counter" else name
+    help_ = f"Relayed from etcd's {fam.name}: {fam.help}" if fam.help else f"{fam.name} of etcd."
+    return Family(name, type_, help_)
 
 
 def relayed_base(fam: RelayedFamily, labels: TargetLabels) -> LabelBase:
     """The latency histograms carry identity and volume labels, the rest identity only."""
     return labels.idvol if fam.name in WITH_VOLUME else labels.ident
-
-
-def _relayed_head(fam: RelayedFamily) -> Family:
-    name = m.relayed_name(fam.name)
-    type_ = exposed_type(fam)
-    if type_ == "counter":
-        name = name.removesuffix("_total")
-    help_ = f"Relayed from etcd's {fam.name}: {fam.help}" if fam.help else f"{fam.name} of etcd."
-    return Family(name, type_, help_)
 
 
 def exposed_type(fam: RelayedFamily) -> str:
@@ -218,151 +218,151 @@ def exposed_type(fam: RelayedFamily) -> str:
     return "unknown" if fam.type == "untyped" else fam.type
 
 
+# -- a target's own samples, in sections ---------------------------------------------------------
+
+
 def _scraped(state: TargetState) -> bool:
     """A target with a metrics URL, or a member (down while pending, before it has an IP)."""
     return state.target.scrape is not None or state.target.member is not None
 
 
-def _emit_scrape(sink: Sink, state: TargetState, base: LabelBase) -> None:
+def _emit_scrape(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
     if not _scraped(state):
         return
+    base = labels.ident
     if state.up is not None:
-        sink.add(TARGET_UP, TARGET_UP.name, base, (), 1.0 if state.up else 0.0)
+        sink.add(TARGET_UP, TARGET_UP.sample, base, (), 1.0 if state.up else 0.0)
     if state.last_success_time is not None:
-        sink.add(LAST_SCRAPE, LAST_SCRAPE.name, base, (), state.last_success_time)
+        sink.add(LAST_SCRAPE, LAST_SCRAPE.sample, base, (), state.last_success_time)
     if state.last_scrape_duration is not None:
-        sink.add(DURATION, DURATION.name, base, (), state.last_scrape_duration)
+        sink.add(DURATION, DURATION.sample, base, (), state.last_scrape_duration)
 
 
-def _emit_errors(sink: Sink, state: TargetState, base: LabelBase) -> None:
+def _emit_errors(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
     if not _scraped(state):
         return
     for reason in m.SCRAPE_ERROR_REASONS:
         own = (("reason", reason),)
-        sink.add(ERRORS, ERRORS.name + "_total", base, own, state.scrape_errors[reason])
+        sink.add(ERRORS, ERRORS.sample, labels.ident, own, state.scrape_errors[reason])
 
 
-def _emit_stream(sink: Sink, state: TargetState, base: LabelBase) -> None:
+def _emit_stream(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
     if state.target.log is not None:
-        sink.add(STREAM_UP, STREAM_UP.name, base, (), 1.0 if state.stream_up else 0.0)
-        sink.add(UNPARSED, UNPARSED.name + "_total", base, (), state.lines_unparsed)
-        sink.add(RECONNECTS, RECONNECTS.name + "_total", base, (), state.reconnects)
+        base = labels.ident
+        sink.add(STREAM_UP, STREAM_UP.sample, base, (), 1.0 if state.stream_up else 0.0)
+        sink.add(UNPARSED, UNPARSED.sample, base, (), state.lines_unparsed)
+        sink.add(RECONNECTS, RECONNECTS.sample, base, (), state.reconnects)
 
 
-def _emit_lines(sink: Sink, state: TargetState, base: LabelBase) -> None:
+def _emit_lines(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
     if state.target.log is not None:
-        sink.add(LINES, LINES.name + "_total", base, (), state.lines_read)
+        sink.add(LINES, LINES.sample, labels.ident, (), state.lines_read)
 
 
-def _emit_events(sink: Sink, state: TargetState, base: LabelBase) -> None:
+def _emit_events(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
+    base = labels.ident
+    own: Labels
     if state.target.log is not None:
         for kind in EVENT_KINDS:  # all kinds from 0, so rate() sees the first event
-            sink.add(
-                LOG_EVENTS, LOG_EVENTS.name + "_total", base, (("event", kind),), state.events[kind]
-            )
+            own = (("event", kind),)
+            sink.add(LOG_EVENTS, LOG_EVENTS.sample, base, own, state.events[kind])
     for (op, read_only, resource), n in sorted(state.slow_requests.items()):
         own = (("operation", op), ("read_only", read_only), ("resource", resource))
-        sink.add(SLOW_REQUESTS, SLOW_REQUESTS.name + "_total", base, own, n)
+        sink.add(SLOW_REQUESTS, SLOW_REQUESTS.sample, base, own, n)
+    name = SLOW_DURATION.name
     for op, acc in sorted(state.slow_durations.items()):
         for le, count in acc.cumulative():
-            bucket = (("operation", op), ("le", le))
-            sink.add(SLOW_DURATION, SLOW_DURATION.name + "_bucket", base, bucket, count)
-        sink.add(
-            SLOW_DURATION, SLOW_DURATION.name + "_count", base, (("operation", op),), acc.count
-        )
-        sink.add(SLOW_DURATION, SLOW_DURATION.name + "_sum", base, (("operation", op),), acc.total)
+            sink.add(SLOW_DURATION, name + "_bucket", base, (("operation", op), ("le", le)), count)
+        sink.add(SLOW_DURATION, name + "_count", base, (("operation", op),), acc.count)
+        sink.add(SLOW_DURATION, name + "_sum", base, (("operation", op),), acc.total)
     for kind, when in sorted(state.last_event_time.items()):
-        sink.add(LAST_SLOW, LAST_SLOW.name, base, (("event", kind),), when)
+        sink.add(LAST_SLOW, LAST_SLOW.sample, base, (("event", kind),), when)
+    _emit_traces(sink, state, base)
 
 
-def _emit_member(sink: Sink, state: TargetState, base: LabelBase) -> None:
+def _emit_traces(sink: Sink, state: TargetState, base: LabelBase) -> None:
+    """Slow requests during defrags (from 0, so rate() sees the first) and the traces."""
+    if state.target.log is not None:
+        sink.add(DURING_DEFRAG, DURING_DEFRAG.sample, base, (), state.slow_during_defrag)
+    traces = state.traces
+    own: Labels
+    for op, n in sorted(traces.count.items()):
+        own = (("operation", op),)
+        sink.add(TRACES, TRACES.sample, base, own, n)
+        sink.add(TRACE_SECONDS, TRACE_SECONDS.sample, base, own, traces.seconds.get(op, 0.0))
+    for (op, step), seconds in sorted(traces.steps.items()):
+        own = (("operation", op), ("step", step))
+        sink.add(TRACE_STEPS, TRACE_STEPS.sample, base, own, seconds)
+
+
+def _emit_member(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
     current = str(state.member_state)
     for name in m.MEMBER_STATES:
         own = (("state", name),)
-        sink.add(MEMBER_STATE, MEMBER_STATE.name, base, own, 1.0 if name == current else 0.0)
+        value = 1.0 if name == current else 0.0
+        sink.add(MEMBER_STATE, MEMBER_STATE.sample, labels.ident, own, value)
     if state.target.member is not None:
-        sink.add(MEMBER_RESTARTS, MEMBER_RESTARTS.name + "_total", base, (), state.restarts)
+        sink.add(MEMBER_RESTARTS, MEMBER_RESTARTS.sample, labels.ident, (), state.restarts)
 
 
-def _emit_volume(sink: Sink, labels: TargetLabels) -> None:
-    sink.add(VOLUME_INFO, VOLUME_INFO.name + "_info", labels.ident, labels.volume_info, 1.0)
+def _emit_volume(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
+    ident = labels.ident
+    sink.add(VOLUME_INFO, VOLUME_INFO.sample, ident, labels.volume_info, 1.0)
     mismatch = labels.target.volume.mismatch
     if mismatch is not None:
-        sink.add(MISMATCH, MISMATCH.name, labels.ident, labels.mismatch, 1.0 if mismatch else 0.0)
+        sink.add(MISMATCH, MISMATCH.sample, ident, labels.mismatch, 1.0 if mismatch else 0.0)
+    _emit_placement(sink, labels)
+    _emit_budget(sink, labels)
+    sink.add(DROPPED, DROPPED.sample, ident, (), state.series_dropped)
 
 
-def _scrape_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
-    _emit_scrape(sink, state, labels.ident)
+def _emit_placement(sink: Sink, labels: TargetLabels) -> None:
+    """The seed provider and expected-class verdicts (exporter/discovery/provider.py), each
+    only where it has one (a new Target when they change, so its labels' text is new too)."""
+    p = labels.target.placement
+    if p is None:
+        return
+    if p.provider_mismatch is not None:
+        types = (("namespace_provider", p.namespace_provider), ("node_provider", p.node_provider))
+        sink.add(PROVIDER, PROVIDER.sample, labels.ident, types, float(p.provider_mismatch))
+    if p.expected_class_missing is not None:
+        expected = (("expected_storage_class", p.expected_storage_class),)
+        missing = float(p.expected_class_missing)
+        sink.add(CLASS_MISSING, CLASS_MISSING.sample, labels.ident, expected, missing)
 
 
-def _errors_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
-    _emit_errors(sink, state, labels.ident)
+def _emit_budget(sink: Sink, labels: TargetLabels) -> None:
+    """The volume's capacity and expected write IOPS (exporter/discovery/disk_budget.py), each
+    only where known (a new Target when they change, so its labels' text is new too)."""
+    v = labels.target.volume
+    if v.capacity_bytes is not None:
+        sink.add(CAPACITY, CAPACITY.sample, labels.ident, (), float(v.capacity_bytes))
+    if v.expected_write_iops is not None:
+        iops = float(v.expected_write_iops)
+        sink.add(WRITE_IOPS, WRITE_IOPS.sample, labels.ident, labels.budget, iops)
 
 
-def _stream_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
-    _emit_stream(sink, state, labels.ident)
+class Section(NamedTuple):
+    """Some of a target's non-relayed samples: `key(state)` changes whenever they may have
+    changed (their counters only grow), so a renderer may keep their text until it moves or the
+    target's labels change."""
+
+    name: str
+    key: Callable[[TargetState], object]
+    emit: Callable[[Sink, TargetState, TargetLabels], None]
 
 
-def _lines_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
-    _emit_lines(sink, state, labels.ident)
-
-
-def _events_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
-    _emit_events(sink, state, labels.ident)
-
-
-def _member_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
-    _emit_member(sink, state, labels.ident)
-
-
-def _volume_section(sink: Sink, state: TargetState, labels: TargetLabels) -> None:
-    _emit_volume(sink, labels)
-    sink.add(DROPPED, DROPPED.name + "_total", labels.ident, (), state.series_dropped)
-
-
-def _scrape_key(s: TargetState) -> object:
-    return (s.up, s.last_success_time, s.last_scrape_duration)
-
-
-def _errors_key(s: TargetState) -> object:
-    return s.scrape_errors.total()
-
-
-def _stream_key(s: TargetState) -> object:
-    return (s.stream_up, s.lines_unparsed, s.reconnects)
-
-
-def _lines_key(s: TargetState) -> object:
-    return s.lines_read
-
-
-def _events_key(s: TargetState) -> object:
-    return s.events.total()  # every slow request, duration and timestamp comes with an event
-
-
-def _member_key(s: TargetState) -> object:
-    return (s.member_state, s.restarts)
-
-
-def _volume_key(s: TargetState) -> object:
-    return s.series_dropped
-
-
-SectionKey = Callable[[TargetState], object]
-SectionEmit = Callable[[Sink, TargetState, TargetLabels], None]
-
-# A target's non-relayed samples in sections. A section's key changes whenever its samples may
-# have changed (its counters only grow), so a renderer may keep a section's text until the key
-# moves or the target's labels change. Each family is written by exactly one section; sections
-# are split by how often they change (lines at every log line, errors and volume rarely).
-SECTIONS: tuple[tuple[str, SectionKey, SectionEmit], ...] = (
-    ("scrape", _scrape_key, _scrape_section),
-    ("errors", _errors_key, _errors_section),
-    ("stream", _stream_key, _stream_section),
-    ("lines", _lines_key, _lines_section),
-    ("events", _events_key, _events_section),
-    ("member", _member_key, _member_section),
-    ("volume", _volume_key, _volume_section),
+# Each family is written by exactly one section; sections are split by how often they change
+# (lines at every log line, errors and volume rarely). Used by the collector and body.py only.
+SECTIONS: tuple[Section, ...] = (
+    Section("scrape", lambda s: (s.up, s.last_success_time, s.last_scrape_duration), _emit_scrape),
+    Section("errors", lambda s: s.scrape_errors.total(), _emit_errors),
+    Section("stream", lambda s: (s.stream_up, s.lines_unparsed, s.reconnects), _emit_stream),
+    Section("lines", lambda s: s.lines_read, _emit_lines),
+    # every slow request, duration and timestamp comes with an event
+    Section("events", lambda s: s.events.total(), _emit_events),
+    Section("member", lambda s: (s.member_state, s.restarts), _emit_member),
+    Section("volume", lambda s: s.series_dropped, _emit_volume),
 )
 
 
@@ -399,28 +399,3 @@ class MetricSink:
     def metrics(self) -> list[Metric]:
         """The families in a stable order: relayed, log-derived, volume, self-metrics."""
         return sorted(self._families.values(), key=lambda f: family_rank(f.name))
-
-
-def make_registry(
-    store: Store, *, shard: int, total_shards: int, exporter_metrics: bool
-) -> ExporterRegistry:
-    """A private registry: our collector, plus process/platform/gc collectors unless disabled."""
-    collector = EtcdLatencyCollector(store, shard=shard, total_shards=total_shards)
-    return ExporterRegistry(collector, exporter_metrics=exporter_metrics)
-
-
-class ExporterRegistry(CollectorRegistry):
-    """A CollectorRegistry that also exposes its two parts for the fast /metrics renderer:
-    `collector` (ours, rendered straight to text) and `extras` (process, platform, gc)."""
-
-    def __init__(self, collector: EtcdLatencyCollector, *, exporter_metrics: bool) -> None:
-        # collectors without describe() still answer `/metrics?name[]=…` (RestrictedRegistry)
-        super().__init__(support_collectors_without_names=True)
-        self.collector = collector
-        self.extras = CollectorRegistry()
-        if exporter_metrics:
-            ProcessCollector(registry=self.extras)
-            PlatformCollector(registry=self.extras)
-            GCCollector(registry=self.extras)
-        self.register(collector)
-        self.register(self.extras)

@@ -1,11 +1,12 @@
-"""/metrics: the exposition formats rendered straight from the collector's walk.
+"""The exposition's one door: the registry the composition root builds, and /metrics.
 
 prometheus_client formats every label of every sample on each request (about 13 µs for a sample
-with ten labels), which is seconds for 2,000 etcd members. Here each target's lines are kept
-between requests and re-rendered only where its state changed (`chunks`). The output is
-byte-identical to prometheus_client's encoders (tests compare them), content negotiation is
-prometheus_client's own `choose_encoder`, and whatever this module does not handle (other
-escaping schemes, `name[]` filters, a plain registry) goes to prometheus_client's handler.
+with ten labels), which is seconds for 2,000 etcd members. Here the registry keeps our families'
+text and gzip blocks between requests (`body.Body`), and a request re-renders and re-compresses
+only what changed since the last one. The output is byte-identical to prometheus_client's
+encoders (tests compare them), content negotiation is prometheus_client's own `choose_encoder`,
+and whatever this module does not handle (other escaping schemes, `name[]` filters, a plain
+registry) goes to prometheus_client's handler.
 """
 
 from __future__ import annotations
@@ -14,44 +15,63 @@ import asyncio
 import contextlib
 import functools
 import logging
-import weakref
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 from prometheus_client import exposition, openmetrics
 from prometheus_client.aiohttp import make_aiohttp_handler
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
-from exporter.exposition.chunks import ChunkCache, prerender
-from exporter.exposition.collector import EtcdLatencyCollector, ExporterRegistry
-from exporter.exposition.textsink import go_float
-
-__all__ = ["go_float", "make_metrics_handler", "prerendering", "render", "render_collector"]
+from exporter.exposition.body import Body, prerender
+from exporter.exposition.collector import EtcdLatencyCollector
+from exporter.state import Store
 
 log = logging.getLogger(__name__)
 
 FAST_ESCAPING = frozenset({openmetrics.exposition.UNDERSCORES, openmetrics.exposition.ALLOWUTF8})
 
 
-def chunk_cache(collector: EtcdLatencyCollector) -> ChunkCache:
-    """The collector's ChunkCache (created on first use, living as long as the collector)."""
-    cache = _CACHES.get(collector)
-    if cache is None:
-        cache = _CACHES[collector] = ChunkCache(collector)
-    return cache
+def make_registry(
+    store: Store, *, shard: int, total_shards: int, exporter_metrics: bool
+) -> ExporterRegistry:
+    """A private registry: our collector, plus process/platform/gc collectors unless disabled."""
+    collector = EtcdLatencyCollector(store, shard=shard, total_shards=total_shards)
+    return ExporterRegistry(collector, exporter_metrics=exporter_metrics)
 
 
-_CACHES: weakref.WeakKeyDictionary[EtcdLatencyCollector, ChunkCache] = weakref.WeakKeyDictionary()
+class ExporterRegistry(CollectorRegistry):
+    """A CollectorRegistry (for prometheus_client's encoders and handler) that also owns what
+    /metrics serves fast: our collector's kept `body`, and `extras` (process, platform, gc)."""
+
+    def __init__(self, collector: EtcdLatencyCollector, *, exporter_metrics: bool) -> None:
+        # collectors without describe() still answer `/metrics?name[]=…` (RestrictedRegistry)
+        super().__init__(support_collectors_without_names=True)
+        self.collector = collector
+        self.body = Body(collector)
+        self.extras = CollectorRegistry()
+        if exporter_metrics:
+            ProcessCollector(registry=self.extras)
+            PlatformCollector(registry=self.extras)
+            GCCollector(registry=self.extras)
+        self.register(collector)
+        self.register(self.extras)
 
 
-def prerendering(registry: ExporterRegistry) -> Callable[[web.Application], AsyncIterator[None]]:
-    """An aiohttp cleanup context running `chunks.prerender` for the registry's collector while
-    the application runs, so that a request finds the scrape-driven text rendered."""
+def add_metrics_route(app: web.Application, path: str, registry: CollectorRegistry) -> None:
+    """GET `path` serves the registry; an ExporterRegistry's text is also kept rendered in the
+    background (`body.prerender`) while the application runs."""
+    app.router.add_get(path, make_metrics_handler(registry))
+    if isinstance(registry, ExporterRegistry):
+        app.cleanup_ctx.append(_prerendering(registry.body))
 
+
+def _prerendering(body: Body) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(prerender(chunk_cache(registry.collector)), name="prerender")
+        task = asyncio.create_task(prerender(body), name="prerender")
         task.add_done_callback(_log_crash)
         yield
         task.cancel()
@@ -67,19 +87,11 @@ def _log_crash(task: asyncio.Task[None]) -> None:
         log.error("Pre-rendering stopped", exc_info=task.exception())
 
 
-def render_collector(collector: EtcdLatencyCollector, *, openmetrics: bool) -> str:
-    """Our collector's families in one exposition format, without the `# EOF` line."""
-    return b"".join(chunk_cache(collector).render(openmetrics=openmetrics)).decode()
-
-
-def render(registry: ExporterRegistry, accept: str) -> tuple[bytes, str] | None:
-    """The body and content type for `accept`, or None where prometheus_client must do it."""
-    rendered = render_parts(registry, accept)
-    return None if rendered is None else (b"".join(rendered[0]), rendered[1])
-
-
-def render_parts(registry: ExporterRegistry, accept: str) -> tuple[list[bytes], str] | None:
-    """`render` as a list of parts (a 50 MB body need not exist in one piece to be gzipped)."""
+async def render(
+    registry: ExporterRegistry, accept: str, *, gzip: bool
+) -> tuple[bytes, str] | None:
+    """The body (gzipped or not) and content type for an Accept header, or None where its
+    escaping scheme is one the kept body does not write (prometheus_client's handler does)."""
     encoder, content_type = exposition.choose_encoder(accept)
     escaping = openmetrics.exposition.UNDERSCORES
     if isinstance(encoder, functools.partial):
@@ -87,9 +99,10 @@ def render_parts(registry: ExporterRegistry, accept: str) -> tuple[list[bytes], 
     if escaping not in FAST_ESCAPING:
         return None
     is_om = content_type.startswith("application/openmetrics-text")
-    parts = chunk_cache(registry.collector).render(openmetrics=is_om)
-    parts.append(encoder(registry.extras))
-    return parts, content_type
+    tail = encoder(registry.extras)  # the process's own families, and `# EOF`
+    if gzip:
+        return await registry.body.gzip(openmetrics=is_om, tail=tail), content_type
+    return b"".join([*await registry.body.text(openmetrics=is_om), tail]), content_type
 
 
 def make_metrics_handler(registry: CollectorRegistry) -> Handler:
@@ -101,53 +114,21 @@ def make_metrics_handler(registry: CollectorRegistry) -> Handler:
     async def metrics(request: web.Request) -> web.StreamResponse:
         if "name[]" in request.query:
             return await fallback(request)
-        rendered = render_parts(registry, ",".join(request.headers.getall(hdrs.ACCEPT, [])))
+        gzip = accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
+        accept = ",".join(request.headers.getall(hdrs.ACCEPT, []))
+        rendered = await render(registry, accept, gzip=gzip)
         if rendered is None:
             return await fallback(request)
-        parts, content_type = rendered
+        body, content_type = rendered
         headers = {hdrs.CONTENT_TYPE: content_type}
-        if accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
-            body = await gzip_parts(parts)
+        if gzip:
             headers[hdrs.CONTENT_ENCODING] = "gzip"
             return web.Response(body=body, headers=headers)
-        response = web.Response(body=b"".join(parts), headers=headers)
-        response.enable_compression()
+        response = web.Response(body=body, headers=headers)
+        response.enable_compression()  # deflate where asked for
         return response
 
     return metrics
-
-
-# A 1,000-shoot seed's /metrics is about 50 MB of very repetitive text: gzip level 1 takes a third
-# of the default level's CPU (0.09 s against 0.28 s) for a 25 % larger response (2.0 MB, 1.6 MB).
-# Intel's ISA-L (package `isal`) writes the same gzip stream about six times faster than zlib at
-# level 1 for the same size; zlib is the fallback where it has no wheel.
-GZIP_LEVEL = 1
-try:
-    from isal import isal_zlib as deflate
-except ImportError:  # pragma: no cover - isal has wheels for the platforms the image is built for
-    import zlib as deflate  # type: ignore[no-redef]
-
-
-GZIP_SLICE = 1 << 20
-
-
-async def gzip_parts(parts: Iterable[bytes]) -> bytes:
-    """The parts, joined and gzipped at GZIP_LEVEL without a timestamp, yielding to the event
-    loop after every GZIP_SLICE bytes of input.
-
-    On the loop's thread rather than in an executor: the executor's threads each got their own
-    malloc arena and kept about 50 MB resident between requests at 2,000 members.
-    """
-    packer = deflate.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    out, pending = [], 0
-    for part in parts:
-        out.append(packer.compress(part))
-        pending += len(part)
-        if pending >= GZIP_SLICE:
-            pending = 0
-            await asyncio.sleep(0)
-    out.append(packer.flush())
-    return b"".join(out)
 
 
 def accepts_gzip(header: str) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,16 +21,29 @@ import aiohttp
 from kubernetes.aio import client as kclient
 from kubernetes.aio import config as kconfig
 
+from exporter.backoff import Backoff
 from exporter.kube.errors import ApiErrors, ErrorLog, KubeApiError
 from exporter.settings import KubernetesSettings
 
-__all__ = ["ApiErrors", "ErrorLog", "KubeApi", "KubeApiError", "KubeConfigError", "load_api_client"]
+__all__ = [
+    "API_RETRY",
+    "ApiErrors",
+    "ErrorLog",
+    "KubeApi",
+    "KubeApiError",
+    "KubeConfigError",
+    "connect",
+    "load_api_client",
+]
 
 JSON = dict[str, Any]
 
 MAX_WATCH_LINE = 64 * 1024 * 1024
 LIST_PAGE = 500
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
+# Retrying a call or a stream of the API: exponential, with full jitter on the upper half (attempt
+# 0 waits between half the initial delay and all of it). Callers pick their own initial/maximum.
+API_RETRY = Backoff(initial=0.5, maximum=30.0, jitter=(0.5, 1.0))
 
 
 class KubeConfigError(RuntimeError):
@@ -76,8 +88,11 @@ STORAGE_CLASSES = Resource(
     "storageclasses", "storage", list_all="list_storage_class", get_cluster="read_storage_class"
 )
 SECRETS = Resource("secrets", "core", get_namespaced="read_namespaced_secret")
-# `get` only: is a member's namespace being deleted (exporter/discovery/departure.py)
-NAMESPACES = Resource("namespaces", "core", get_cluster="read_namespace")
+# `get`: is a member's namespace being deleted (exporter/discovery/departure.py); list and
+# watch: the seed provider type its label declares (exporter/discovery/provider.py)
+NAMESPACES = Resource("namespaces", "core", list_all="list_namespace", get_cluster="read_namespace")
+# list and watch: the provider each node runs on, from spec.providerID (provider.py)
+NODES = Resource("nodes", "core", list_all="list_node", get_cluster="read_node")
 ETCDS = Resource("etcds", "custom", group="druid.gardener.cloud", version="v1alpha1")
 
 
@@ -122,10 +137,11 @@ async def load_api_client(settings: KubernetesSettings, *, pool_size: int) -> An
     return kclient.ApiClient(configuration=conf)
 
 
-def retry_delay(attempt: int, *, initial: float = 0.5, maximum: float = 30.0) -> float:
-    """Exponential backoff with full jitter on the upper half: attempt 0 waits about `initial`."""
-    base = min(maximum, initial * 2.0 ** min(attempt, 32))
-    return base * random.uniform(0.5, 1.0)
+async def connect(settings: KubernetesSettings, *, errors: ApiErrors, pool_size: int) -> KubeApi:
+    """The `KubeApi` of `run` and `diagnose` alike: `load_api_client`, errors counted into
+    `errors`; raises KubeConfigError when no configuration is usable."""
+    api_client = await load_api_client(settings, pool_size=pool_size)
+    return KubeApi(api_client, errors=errors, request_timeout=settings.request_timeout)
 
 
 def _bool(value: bool | None) -> bool | None:

@@ -10,9 +10,12 @@ the kubelet's `timestamps=true` prefix, and never raises:
 - `UNPARSED` for anything else: garbage, binary, truncated or invalid JSON, JSON of another shape
   or with fields of the wrong type, lines longer than `MAX_LINE_LENGTH`.
 
-The two commonest events, zap's `apply request took too long` and `slow fdatasync` in the shape
-etcd writes them, are read whole by a fast path first (`exporter.parser.zap.fast_event`); any
-other line, or one the fast path does not take, is parsed as above, with the same result.
+The kubelet prefix is split off once (`exporter.parser.prefix`); a reader that has split it already
+(the pod-log follower, which needs its time) calls `parse_text` with the rest and the prefix's
+time. The commonest events of a slow etcd (zap's slow requests, fdatasyncs, traces, request stats,
+late heartbeats, ReadIndex retries) in the shape etcd writes them are read whole by a fast path
+first (`exporter.parser.zap.fast_event`); any other line, or one the fast path does not take, is
+parsed as above, with the same result.
 
 Leadership: `raft.node: … elected leader …` and `… changed leader from …` are leader changes (one
 per new leader seen by a member, like `etcd_server_leader_changes_seen_total`); `lost leader` and
@@ -24,11 +27,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from exporter.model import Event
+from exporter.model import MAX_LINE_LENGTH, Event
 from exporter.parser.events import UNPARSED, Result, Unparsed
 from exporter.parser.prefix import (
-    EMBEDDED_MIN_LENGTH,
-    parse_prefix_time,
+    ns_time,
+    prefix_ns,
     split_kubelet_prefix,
     strip_embedded,
 )
@@ -41,34 +44,51 @@ from exporter.parser.text import (
 )
 from exporter.parser.zap import FAST_START, fast_event, parse_console, parse_json
 
-__all__ = ["MAX_LINE_LENGTH", "UNPARSED", "Unparsed", "parse_line", "split_kubelet_prefix"]
-
-MAX_LINE_LENGTH = 256 * 1024
-# Where FAST_START is after the kubelet's own prefix (nine digits of fraction, Z: 31 characters).
-# A line that has another prefix is parsed by the general path, with the same result.
-_PREFIXED_START = slice(31, 31 + len(FAST_START))
+__all__ = [
+    "MAX_LINE_LENGTH",
+    "UNPARSED",
+    "Unparsed",
+    "parse_line",
+    "parse_text",
+    "split_kubelet_prefix",
+]
 
 
 def parse_line(line: str) -> Event | Unparsed | None:
     """Classify one log line (without its newline). Pure; never raises."""
     if len(line) > MAX_LINE_LENGTH:
         return UNPARSED
-    if line.startswith(FAST_START) or (
-        line[_PREFIXED_START] == FAST_START and len(line) < EMBEDDED_MIN_LENGTH
-    ):  # the commonest events, read whole: see exporter.parser.zap.fast_event
-        event = fast_event(line)
+    prefix, text = split_kubelet_prefix(line)
+    if prefix is None:
+        return _classify(text)
+    result = _classify(strip_embedded(text))
+    if isinstance(result, Event) and result.time is None:
+        ns = prefix_ns(prefix)
+        result = replace(result, time=None if ns is None else ns_time(ns))
+    return result
+
+
+def parse_text(text: str, received_ns: int) -> Event | Unparsed | None:
+    """`parse_line` of a line whose kubelet prefix was split off: `text` is the rest of the line,
+    `received_ns` the prefix's time (`exporter.parser.prefix.prefix_ns`). Pure; never raises."""
+    if len(text) > MAX_LINE_LENGTH:
+        return UNPARSED
+    result = _classify(strip_embedded(text))
+    if isinstance(result, Event) and result.time is None:
+        result = replace(result, time=ns_time(received_ns))
+    return result
+
+
+def _classify(text: str) -> Result:
+    """The result of a line's text (no kubelet prefix)."""
+    if text.startswith(FAST_START):
+        event = fast_event(text)  # the commonest events, read whole: see zap.fast_event
         if event is not None:
             return event
-    prefix, text = split_kubelet_prefix(line)
-    if prefix is not None and len(text) >= EMBEDDED_MIN_LENGTH:
-        text = strip_embedded(text)
     try:
-        result = _dispatch(text)
+        return _dispatch(text)
     except (ValueError, OverflowError, RecursionError):
         return UNPARSED
-    if prefix is not None and isinstance(result, Event) and result.time is None:
-        result = replace(result, time=parse_prefix_time(prefix))
-    return result
 
 
 def _dispatch(text: str) -> Result:

@@ -7,15 +7,13 @@ a known message with a field of the wrong type raises `BadLine` (a ValueError), 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
-from collections.abc import Callable
 from datetime import datetime
 from typing import Final, final
 
-from exporter.durations import parse_duration, single_unit
-from exporter.model import Event, EventKind, Operation
+from exporter.durations import parse_duration
+from exporter.model import Event, EventKind
 from exporter.parser.request import describe, is_read_only
 
 
@@ -40,7 +38,6 @@ class Unparsed:
 UNPARSED: Final = Unparsed()
 
 Result = Event | None | Unparsed
-_INFINITY = math.inf
 
 
 class BadLine(ValueError):
@@ -49,10 +46,6 @@ class BadLine(ValueError):
 
 def duration(value: object) -> float:
     """A duration field (Go string or number of seconds) → finite seconds ≥ 0, else BadLine."""
-    if type(value) is str:  # the common form first (never negative; infinite if too long)
-        seconds = single_unit(value)
-        if seconds is not None and seconds < _INFINITY:
-            return seconds
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise BadLine(f"not a duration: {value!r}")
     try:
@@ -84,75 +77,6 @@ def optional_text(value: object) -> str | None:
     raise BadLine(f"not a string: {value!r}")
 
 
-NewEvent = Callable[
-    [
-        EventKind,
-        datetime | None,
-        float | None,
-        Operation | None,
-        bool | None,
-        str | None,
-        str | None,
-        float | None,
-    ],
-    Event,
-]
-_FIELDS = (
-    "kind",
-    "time",
-    "duration_seconds",
-    "operation",
-    "read_only",
-    "resource",
-    "error",
-    "expected_seconds",
-)
-
-
-def _event_maker(cls: type[Event] = Event) -> NewEvent:
-    """`new_event(kind, time, duration_seconds, operation, read_only, resource, error,
-    expected_seconds)`: the same as `cls(kind=kind, …)`. When `cls` is what Event is now, a
-    dataclass with a slot for each of these fields and nothing run after them, it fills the slots
-    itself, as the generated `__init__` does, without its calls through `object.__setattr__`;
-    otherwise it calls `cls`."""
-    fields = dataclasses.fields(cls)
-    names = tuple(field.name for field in fields)
-    slots = tuple(cls.__dict__.get("__slots__", ()))
-    plain = all(field.init for field in fields) and not hasattr(cls, "__post_init__")
-    if names != _FIELDS or slots != names or not plain:
-        return lambda *values: cls(**dict(zip(_FIELDS, values, strict=True)))
-    make = object.__new__
-    kind_, time_, took_, op_, read_only_, resource_, error_, expected_ = (
-        cls.__dict__[name].__set__ for name in names
-    )
-
-    def new_event(
-        kind: EventKind,
-        time: datetime | None,
-        duration_seconds: float | None,
-        operation: Operation | None,
-        read_only: bool | None,
-        resource: str | None,
-        error: str | None,
-        expected_seconds: float | None,
-    ) -> Event:
-        event: Event = make(cls)
-        kind_(event, kind)
-        time_(event, time)
-        took_(event, duration_seconds)
-        op_(event, operation)
-        read_only_(event, read_only)
-        resource_(event, resource)
-        error_(event, error)
-        expected_(event, expected_seconds)
-        return event
-
-    return new_event
-
-
-new_event = _event_maker()
-
-
 def simple(
     kind: EventKind,
     time: datetime | None,
@@ -162,7 +86,7 @@ def simple(
     error: str | None = None,
 ) -> Event:
     """An event of any kind but slow_request."""
-    return new_event(kind, time, took, None, None, None, error or None, expected)
+    return Event(kind, time, took, None, None, None, error or None, expected)
 
 
 def slow_request(
@@ -176,7 +100,7 @@ def slow_request(
 ) -> Event:
     """A slow_request event; operation, read_only and resource come from prefix and request."""
     operation, resource = describe(prefix, request)
-    return new_event(
+    return Event(
         EventKind.SLOW_REQUEST,
         time,
         took,

@@ -33,10 +33,6 @@ _NAME = re.compile(r"[a-z0-9.-]{1,63}")
 _KEY = re.compile(r'key:"((?:[^"\\]++|\\.)*+)"')
 _FIELD = re.compile(r"([a-z_]+):")
 _HEADER = re.compile(r'header:<(?:[^"<>]++|"(?:[^"\\]++|\\.)*+")*+> *')
-_HEADER_START = "header:<"  # how every match of _HEADER begins
-# _HEADER and _FIELD at its end in one match: the field is where _HEADER's match ends, as no
-# space it takes can be given back to the field.
-_HEADER_FIELD = re.compile(_HEADER.pattern + _FIELD.pattern)
 _V2_CLUSTER = re.compile(r'Method:"[A-Z]+" Path:"/0/(?:members/|version")')
 _READ_ONLY_TXN = ("compare:", "success:", "failure:")
 _CLUSTER_FIELDS = frozenset(
@@ -74,35 +70,10 @@ def is_read_only(prefix: str) -> bool:
 
 
 def describe(prefix: str, request: str) -> tuple[Operation, str]:
-    """(operation_of, resource_of) of a slow request, reading past its header once. The same as
-    `_operation` and `_resource` on the body, with the commonest cases first: a read-only prefix,
-    and a header followed by one of `_FIELD_OPS`, matched together."""
-    operation = None
-    if not request.startswith(_HEADER_START):
-        body = request
-    else:
-        m = _HEADER_FIELD.match(request)
-        if m is None:
-            body = _after_header(request)
-        else:
-            body = request[m.start(1) :]
-            operation = _FIELD_OPS.get(m.group(1))
-    if prefix.startswith("read-only"):
-        if request.startswith(_READ_ONLY_TXN) or prefix.startswith("read-only txn"):
-            operation = Operation.TXN
-        else:
-            operation = Operation.RANGE
-    elif operation is None:
-        operation = _operation(prefix, request, body)
-    key = _KEY.search(body)
-    return operation, OTHER if key is None else resource_of_key(key.group(1))
-
-
-def operation_of(prefix: str, request: str) -> Operation:
-    """The operation of a slow request from its log prefix and its request text."""
-    if is_read_only(prefix):  # the header is not looked at
-        return _operation(prefix, request, request)
-    return _operation(prefix, request, _after_header(request))
+    """(operation, resource) of a slow request from its log prefix and its request text; the
+    header is read past once."""
+    body = _after_header(request)
+    return _operation(prefix, request, body), _resource(body)
 
 
 def _operation(prefix: str, request: str, body: str) -> Operation:
@@ -119,11 +90,6 @@ def _operation(prefix: str, request: str, body: str) -> Operation:
     if field == "v2":
         return Operation.CLUSTER if _V2_CLUSTER.search(request) else Operation.OTHER
     return _FIELD_OPS.get(field, Operation.OTHER)
-
-
-def resource_of(request: str) -> str:
-    """The Kubernetes resource of the request's first key, or `other`."""
-    return _resource(_after_header(request))
 
 
 def _resource(body: str) -> str:

@@ -8,7 +8,8 @@
   capnslog, zap JSON, or bare (capnslog's journald formatter leaves out time, level and package).
 
 Messages are matched against the exact capnslog format strings (catalog M1–M10), anchored at both
-ends. Info, notice, debug and trace lines are only looked at for raft leadership messages.
+ends. Info, notice, debug and trace lines are only looked at for raft leadership messages and
+defragmentation (exporter/parser/defrag.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from exporter.model import EventKind
+from exporter.parser import defrag
 from exporter.parser.events import Result, duration, simple, slow_request
 from exporter.parser.request import go_unquote
 from exporter.parser.times import goslash_time, iso_time
@@ -167,16 +169,20 @@ _MESSAGES: list[tuple[re.Pattern[str], Build]] = [
 # First words of the messages above: a cheap filter before the regular expressions.
 _FIRST_WORDS = ("read-only", "request", "apply", "sync", "failed", "waiting", "timed", "ignored")
 _FIRST_WORDS_2 = ("health", "the clock", "dropped", "snapshotting", "raft.node: ")
-_STARTS = _FIRST_WORDS + _FIRST_WORDS_2
+_STARTS = _FIRST_WORDS + _FIRST_WORDS_2 + defrag.TEXT_STARTS
 # A capnslog message starting otherwise is None; at levels I, N, D and T, all but leadership.
 STARTS = _STARTS
 LEADERSHIP = "raft.node: "
+# Messages looked at below warning level (at I, N, D and T): leadership and defragmentation.
+QUIET_STARTS = (LEADERSHIP, *defrag.TEXT_STARTS)
 
 
 def message_event(message: str, time: datetime | None) -> Result:
     """A capnslog-style message (no time, level or package) → Event, or None if not of interest."""
     if not message.startswith(_STARTS):
         return None
+    if message.startswith(defrag.TEXT_STARTS):  # logged at notice and error level
+        return defrag.text_event(message, time)
     for pattern, build in _MESSAGES:
         m = pattern.fullmatch(message)
         if m is not None:
@@ -192,7 +198,7 @@ def parse_capnslog(text: str) -> Result | Literal[False]:
     message = text[m.end() :]
     if not message.startswith(_STARTS):
         return None
-    if m.group(2) in "INDT" and not message.startswith(LEADERSHIP):
+    if m.group(2) in "INDT" and not message.startswith(QUIET_STARTS):
         return None
     return message_event(message, _local(m.group(1)))
 

@@ -2,19 +2,25 @@
 
 JSON: `{"level":"warn","ts":…,["logger":"raft",]"caller":"…","msg":"…",<fields>}`; zap writes
 the keys in this order, which the fast path relies on: a line whose head has that shape and whose
-`msg` is not one we look for is an etcd line of no interest, decided without `json.loads` (the
+`msg` is not one we look for is an etcd line of no interest, decided without decoding it (the
 closing brace is checked too, so a truncated line is still UNPARSED). Any other shape takes the
 slow path and is fully validated.
 
-The two commonest events, `apply request took too long` and `slow fdatasync` at level warn, also
-have a fast path for whole lines (`fast_event`, tried by `parse_line` first): one regular
-expression, `_FAST`, recognises the line in the exact shape zap writes it, with or without the
-kubelet prefix, every value a JSON string without escapes (but `\"` in the request), so that
-`json.loads` would give these very strings; the event is then built from the groups as the
-handlers below build it. The optional C extension (`commands/parse/_shapes`) reads
-the same groups in one pass, several times faster. Any other line, and any line whose values do
-not convert, is left to the general path, so the result is the same either way; tests compare
-the paths on generated and mutated lines.
+The JSON is decoded by msgspec (a strict decoder: NaN, Infinity, numbers out of a double's range,
+lone surrogates and trailing data are errors, so such a line is UNPARSED); duplicate keys keep the
+last value, as `json.loads` does.
+
+The events a slow etcd logs most (`apply request took too long`, `slow fdatasync`, request
+traces, `request stats`, late heartbeats and ReadIndex retries: 17 % of a slowed etcd 3.5's lines)
+also have one fast path for whole lines (`fast_event`, tried by `parse_line` first, after the
+kubelet prefix is split off): the first characters of the message pick one regular expression
+per message (`_FAST`), which recognises the line in the exact shape zap writes it, every value a
+JSON string without escapes (but `\"` in a request) or an integer within 64 bits, so that the
+decoder would give these very values; the event is then built from the groups as the handler of
+the message builds it (a trace's steps with one `findall` over the list's text,
+`trace.STEPS_IN_LIST`). Any other line, and any line whose values do not convert, is left to the
+general path, so the result is the same either way; tests compare the paths on generated and
+mutated lines.
 
 Console (3.6 `--log-format console`): `ts<TAB>level<TAB>[logger<TAB>]caller<TAB>msg[<TAB>{json}]`.
 
@@ -24,30 +30,28 @@ Messages are matched exactly (catalog M1–M10 of the reference), never by subst
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import cast
 
-from exporter.durations import EXPONENTS, NUMBER
-from exporter.model import Event, EventKind
+import msgspec
+
+from exporter.model import Event, EventKind, Operation
+from exporter.parser.defrag import ZAP_HANDLERS as DEFRAG_HANDLERS
 from exporter.parser.events import (
     UNPARSED,
     BadLine,
     Result,
     duration,
-    new_event,
     optional_duration,
     optional_text,
     simple,
     slow_request,
     threshold,
 )
-from exporter.parser.prefix import PREFIX_PATTERN
-from exporter.parser.request import describe, is_read_only
 from exporter.parser.times import iso_time, zap_time
+from exporter.parser.trace import STEPS_IN_LIST, operation_of, step_totals, trace_event
 
 Fields = Mapping[str, object]
 Handler = Callable[[Fields, str, datetime | None], Result]
@@ -103,14 +107,16 @@ def _dropped(f: Fields, level: str, time: datetime | None) -> Result:
     return simple(EventKind.RAFT_MESSAGE_DROPPED, time)
 
 
+HEARTBEAT = (
+    "leader failed to send out heartbeat on time; took too long, leader is overloaded likely from "
+    "slow disk"
+)
+READ_INDEX_RETRY = "waiting for ReadIndex response took too long, retrying"
 HANDLERS: dict[str, Handler] = {
     "apply request took too long": _apply,
     "slow fdatasync": _timed(EventKind.SLOW_FDATASYNC, "took", "expected-duration"),
-    "leader failed to send out heartbeat on time; took too long, leader is overloaded likely "
-    "from slow disk": _timed(EventKind.HEARTBEAT_LATE, "exceeded-duration", "expected-duration"),
-    "waiting for ReadIndex response took too long, retrying": _timed(
-        EventKind.READ_INDEX_RETRY, None, "retry-timeout"
-    ),
+    HEARTBEAT: _timed(EventKind.HEARTBEAT_LATE, "exceeded-duration", "expected-duration"),
+    READ_INDEX_RETRY: _timed(EventKind.READ_INDEX_RETRY, None, "retry-timeout"),
     "timed out waiting for read index response (local node might have slow network)": _timed(
         EventKind.READ_INDEX_TIMEOUT, None, "timeout"
     ),
@@ -124,9 +130,21 @@ HANDLERS: dict[str, Handler] = {
     "dropped Raft message since sending buffer is full (overloaded network)": _dropped,
     "dropped internal Raft message since receiving buffer is full (overloaded network)": _dropped,
     "dropped Raft message since receiving buffer is full (overloaded network)": _dropped,
+    **DEFRAG_HANDLERS,
 }
 
-_trace_handler = _timed(EventKind.SLOW_TRACE, "duration")
+
+def _trace_handler(operation: Operation) -> Handler:
+    """The handler of the traces of one operation (exporter/parser/trace.py)."""
+
+    def handle(f: Fields, level: str, time: datetime | None) -> Result:
+        return trace_event(f, operation, time)
+
+    return handle
+
+
+# One handler per operation, built once (a trace's message holds its id, so it is not a key).
+_TRACE_HANDLERS = {operation: _trace_handler(operation) for operation in Operation}
 
 
 def _leader(f: Fields, level: str, time: datetime | None) -> Result:
@@ -143,7 +161,7 @@ def handler_for(msg: str) -> Handler | None:
     if handler is not None:
         return handler
     if msg.startswith("trace[") and _TRACE.match(msg):
-        return _trace_handler
+        return _TRACE_HANDLERS[operation_of(msg)]
     if msg.startswith("raft.node: "):
         # "lost leader" is followed by "elected leader" on the same member: count only the latter.
         return _leader if _LEADER.fullmatch(msg) else _ignore
@@ -155,87 +173,155 @@ def is_interesting(msg: str) -> bool:
     return msg in HANDLERS or msg.startswith(PREFIXES)
 
 
-# A JSON string's characters without escapes (json.loads rejects raw control characters).
-_CHARS = r'[^"\\\x00-\x1f]*'
+# A JSON string's characters without escapes (the decoder rejects raw control characters and
+# lone surrogates).
+_CHARS = r'[^"\\\x00-\x1f\ud800-\udfff]*'
 _ESCAPED_QUOTES = rf'{_CHARS}(?:\\"{_CHARS})*'
-# A duration: number and unit when `parse_duration` reads it as one unit ending in s, else text.
-_SUBSECOND = "|".join(sorted(EXPONENTS))
-_DURATION = rf'"(?:({NUMBER})(s|{_SUBSECOND})|({_CHARS}))"'
-# Whole lines of the two commonest events; see the module docstring. The time is checked to
-# begin like an ISO time, as `iso_time` does; the fields after the duration and threshold are
-# those of `apply request took too long`, present when it is the message (group 2).
-_FAST = re.compile(
-    rf'(?:{PREFIX_PATTERN})?\{{"level":"warn","ts":"(\d{{4}}-\d\d-\d\d[T ]\d\d:\d\d:\d\d{_CHARS})",'
-    rf'"caller":"{_CHARS}","msg":"(?:(apply request took too long)|slow fdatasync)",'
-    rf'"took":{_DURATION},"expected-duration":"({_CHARS})"'
-    rf'(?(2),"prefix":"({_CHARS})","request":"({_ESCAPED_QUOTES})","response":"{_CHARS}"'
-    rf'(?:,"error":"({_CHARS})")?)\}}',
-    re.ASCII,
+# An integer the decoder reads as one (within int64, or uint64 when positive).
+_INT = r"(?:-?(?:0|[1-9][0-9]{0,17})|[1-9][0-9]{18})"
+
+
+_STRING = rf'"{_CHARS}"'  # a string field that is not read
+_TIME = rf"(\d{{4}}-\d\d-\d\d[T ]\d\d:\d\d:\d\d{_CHARS})"  # begins like an ISO time (`iso_time`)
+
+
+def _shape(level: str, msg: str, fields: str) -> re.Pattern[str]:
+    """A whole line (after the kubelet prefix) in the exact shape zap writes it: the head, then
+    `fields`, nothing else."""
+    return re.compile(
+        rf'\{{"level":"{level}","ts":"{_TIME}","caller":"{_CHARS}","msg":"{msg}"{fields}\}}',
+        re.ASCII,
+    )
+
+
+def _time(ts: str) -> datetime:
+    """`iso_time` of a `_TIME` group, whose shape check the pattern made."""
+    time = datetime.fromisoformat(ts)
+    return time if time.tzinfo is not None else time.replace(tzinfo=UTC)
+
+
+# `apply request took too long` and `slow fdatasync` (group 2: the former); the fields after the
+# duration and threshold are those of the former, present when it is the message.
+# Groups: ts, the apply message, duration, threshold, prefix, request, error.
+_REQUEST = _shape(
+    "warn",
+    "(?:(apply request took too long)|slow fdatasync)",
+    rf',"took":"({_CHARS})","expected-duration":"({_CHARS})"'
+    rf'(?(2),"prefix":"({_CHARS})","request":"({_ESCAPED_QUOTES})","response":{_STRING}'
+    rf'(?:,"error":"({_CHARS})")?)',
 )
-FAST_START = '{"level":"warn",'  # how a line of `_FAST` begins after the prefix, if any
-_INFINITY = math.inf
-# `_FAST`'s groups: ts, the apply message, number and unit of the duration or else the duration,
-# threshold, prefix, request, error (the last three only for apply request took too long).
-Groups = tuple[
-    str, str | None, str | None, str | None, str | None, str, str | None, str | None, str | None
-]
+Groups = tuple[str, str | None, str, str, str | None, str | None, str | None]
 
 
-def _regex_groups(line: str) -> Groups | None:
-    """`_FAST.fullmatch(line).groups()`, None where it does not match."""
-    m = _FAST.fullmatch(line)
-    return None if m is None else cast(Groups, m.groups())
-
-
-def _accelerator() -> Callable[[str], Groups | None] | None:
-    """The same as `_regex_groups` from the C extension (`event_groups`, in one pass, several
-    times faster); None when the extension is not built."""
-    try:
-        from exporter.commands.parse._shapes import event_groups
-    except ImportError:
-        return None
-    return cast(Callable[[str], Groups | None], event_groups)
-
-
-# The switch between the two, which give the same groups (tests compare them).
-fast_groups = _accelerator() or _regex_groups
-
-
-def fast_event(line: str) -> Event | None:
-    """The event of a whole line (kubelet prefix included) of `_FAST`'s shape; None for any
-    other line, and for a line whose values do not convert (the general path then decides).
-    A prefixed line must be shorter than `EMBEDDED_MIN_LENGTH`: no prefix is stripped from it."""
-    groups = fast_groups(line)
-    if groups is None:
-        return None
-    ts, _, number, unit, took, expected, prefix, request, error = groups
-    try:
-        time = datetime.fromisoformat(ts)  # `iso_time`, whose shape check the pattern made
-        if time.tzinfo is None:
-            time = time.replace(tzinfo=UTC)
-        if number is None or unit is None:  # (both or neither)
-            seconds = duration(took)
-        else:  # `_seconds` of exporter.durations, and finite as `duration` requires
-            seconds = float(number + EXPONENTS[unit]) if unit != "s" else float(number)
-            if seconds == _INFINITY:
-                return None
-        if prefix is None or request is None:  # slow fdatasync, as `_timed` and `simple` build it
-            return new_event(
-                EventKind.SLOW_FDATASYNC, time, seconds, None, None, None, None, threshold(expected)
-            )
-        if "\\" in request:
-            request = request.replace('\\"', '"')
-        operation, resource = describe(prefix, request)
-        return new_event(  # as `_apply` and `slow_request` build it
-            EventKind.SLOW_REQUEST,
-            time,
-            seconds,
-            operation,
-            is_read_only(prefix),
-            resource,
-            error or None,
-            threshold(expected),
+def _request(m: re.Match[str]) -> Event:
+    ts, _, took, expected, prefix, request, error = cast(Groups, m.groups())
+    if prefix is None or request is None:  # slow fdatasync, as `_timed` builds it
+        return simple(
+            EventKind.SLOW_FDATASYNC, _time(ts), took=duration(took), expected=threshold(expected)
         )
+    if "\\" in request:
+        request = request.replace('\\"', '"')
+    return slow_request(  # as `_apply` builds it
+        _time(ts),
+        took=duration(took),
+        expected=threshold(expected),
+        prefix=prefix,
+        request=request,
+        error=error,
+    )
+
+
+# A trace (etcd 3.5; 3.4 writes no step_count). Groups: ts, message, duration, the steps list's
+# text between the brackets. The message is one `_TRACE` matches (`\S`: ASCII, as there).
+_TRACE_LINE = _shape(
+    "info",
+    rf'(trace\[[0-9]+\] [^\s"\\\x00-\x1f\ud800-\udfff]{_CHARS})',
+    rf',"detail":{_STRING},"duration":"({_CHARS})","start":{_STRING},"end":{_STRING},'
+    rf'"steps":\[((?:{_STRING}(?:,{_STRING})*)?)\](?:,"step_count":{_INT})?',
+)
+
+
+def _trace(m: re.Match[str]) -> Event:
+    ts, msg, took, steps = m.groups()
+    return Event(  # as `trace_event` builds it
+        EventKind.SLOW_TRACE,
+        _time(ts),
+        duration(took),
+        operation=operation_of(msg),
+        steps=step_totals(STEPS_IN_LIST.findall(steps)),
+    )
+
+
+_STATS = _shape(  # a slow gRPC request. Groups: ts, time spent.
+    "warn",
+    "request stats",
+    rf',"start time":{_STRING},"time spent":"({_CHARS})","remote":{_STRING},'
+    rf'"response type":{_STRING},"request count":{_INT},"request size":{_INT},'
+    rf'"response count":{_INT},"response size":{_INT},"request content":"{_ESCAPED_QUOTES}"',
+)
+
+
+def _stats(m: re.Match[str]) -> Event:
+    ts, took = m.groups()  # as `_request_stats` builds it at level warn
+    return simple(EventKind.SLOW_GRPC_REQUEST, _time(ts), took=duration(took))
+
+
+_HEARTBEAT = _shape(  # groups: ts, threshold, duration
+    "warn",
+    re.escape(HEARTBEAT),
+    rf',"to":{_STRING},"heartbeat-interval":{_STRING},"expected-duration":"({_CHARS})",'
+    rf'"exceeded-duration":"({_CHARS})"',
+)
+
+
+def _heartbeat(m: re.Match[str]) -> Event:
+    ts, expected, took = m.groups()  # as its `_timed` handler builds it
+    return simple(
+        EventKind.HEARTBEAT_LATE, _time(ts), took=duration(took), expected=threshold(expected)
+    )
+
+
+_RETRY = _shape(  # groups: ts, threshold
+    "warn",
+    re.escape(READ_INDEX_RETRY),
+    rf',"sent-request-id":{_INT},"retry-timeout":"({_CHARS})"',
+)
+
+
+def _retry(m: re.Match[str]) -> Event:
+    ts, expected = m.groups()  # as its `_timed` handler builds it
+    return simple(EventKind.READ_INDEX_RETRY, _time(ts), expected=threshold(expected))
+
+
+_MSG = '"msg":"'
+_KEY = 6  # how many characters of the message pick the shape
+# The events a slow etcd logs most (the realistic corpus of bench/parse_bench.py), by the first
+# characters of their message: each line's pattern, and how its event is built from the groups.
+_FAST: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], Event]]] = {
+    "apply ": (_REQUEST, _request),
+    "slow f": (_REQUEST, _request),
+    "trace[": (_TRACE_LINE, _trace),
+    "reques": (_STATS, _stats),
+    HEARTBEAT[:_KEY]: (_HEARTBEAT, _heartbeat),
+    READ_INDEX_RETRY[:_KEY]: (_RETRY, _retry),
+}
+FAST_START = '{"level":"'  # how a line of `_FAST` begins
+
+
+def fast_event(text: str) -> Event | None:
+    """The event of a whole line (without the kubelet prefix) of one of `_FAST`'s shapes; None
+    for any other line, and for a line whose values do not convert (the general path then
+    decides)."""
+    at = text.find(_MSG, 40) + len(_MSG)
+    shape = _FAST.get(text[at : at + _KEY])
+    if shape is None:
+        return None
+    pattern, build = shape
+    m = pattern.fullmatch(text)
+    if m is None:
+        return None
+    try:
+        return build(m)
     except (ValueError, OverflowError, RecursionError):
         return None
 
@@ -246,7 +332,7 @@ def parse_json(text: str) -> Result:
     if m is not None and not is_interesting(m.group(1)):
         return None if text.endswith("}") or text.rstrip().endswith("}") else UNPARSED
     try:
-        obj = _loads(text)
+        obj = _decode(text)
     except RecursionError:
         return UNPARSED
     if not isinstance(obj, dict):
@@ -262,23 +348,8 @@ def parse_json(text: str) -> Result:
     return handler(obj, level, zap_time(ts))
 
 
-# How json.loads scans (the same scanner, called directly); not in the type stubs.
-_DECODER = json.JSONDecoder()
-_scan_once: Callable[[str, int], tuple[object, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
-
-
-def _loads(text: str) -> object:
-    """`json.loads(text)`, without its layers of calls for a text that is one object and
-    nothing else; any other text (leading or trailing whitespace, an error) is left to it."""
-    if text[:1] == "{":
-        try:
-            obj, end = _scan_once(text, 0)
-        except StopIteration:
-            pass
-        else:
-            if end == len(text):
-                return obj
-    return json.loads(text)
+# The JSON decoder (`decode(text)`): see the module docstring.
+_decode = msgspec.json.Decoder().decode
 
 
 def parse_console(text: str) -> Result:
@@ -291,7 +362,7 @@ def parse_console(text: str) -> Result:
     if handler is None:
         iso_time(parts[0])
         return None
-    fields = json.loads(fields_text) if fields_text else {}
+    fields = _decode(fields_text) if fields_text else {}
     if not isinstance(fields, dict):
         raise BadLine("console fields are not an object")
     return handler(fields, parts[1].lower(), iso_time(parts[0]))

@@ -14,7 +14,7 @@ import aiohttp
 
 from exporter import __version__
 from exporter.model import RelayedFamily, ScrapeSpec
-from exporter.scrape.buffers import SHARED_BODY_BUFFERS, BodyBuffers, read_into
+from exporter.scrape.buffers import BodyBuffers, read_into
 from exporter.scrape.errors import ScrapeError
 from exporter.scrape.extract import extract_payload
 from exporter.scrape.tls import SSLContextCache
@@ -24,10 +24,6 @@ from exporter.scrape.tls import SSLContextCache
 ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
 USER_AGENT = f"etcd-latency-exporter/{__version__}"
 CHUNK = 64 * 1024
-
-# Process-wide cache of client SSLContexts by TLSConfig. A context with the system CA store costs
-# about 0.8 MB, so 2,000 targets must share them; aiohttp keeps its default contexts the same way.
-SHARED_TLS_CONTEXTS = SSLContextCache()
 
 
 def make_session(*, concurrency: int, keepalive_timeout: float = 120.0) -> aiohttp.ClientSession:
@@ -59,17 +55,19 @@ async def scrape_once(
     max_bytes: int,
     tls_contexts: SSLContextCache | None = None,
     extract: Callable[[bytearray], tuple[RelayedFamily, ...]] = extract_payload,
-    buffers: BodyBuffers = SHARED_BODY_BUFFERS,
+    buffers: BodyBuffers | None = None,
 ) -> tuple[RelayedFamily, ...]:
     """Fetch `spec.url` and extract the relayed families from the body with `extract` (a
     target's own `layout.Extractor().extract` reads its payloads faster), which must not keep
-    the body; raises ScrapeError(reason)."""
+    the body; raises ScrapeError(reason). The TLS contexts and body buffers are the process's
+    (`caches.ScrapeCaches`: a context with the system CA store costs about 0.8 MB, so 2,000
+    targets must share them); without them, a context and a buffer of this call's own."""
     ssl_arg: ssl.SSLContext | bool = True
     server_name = None
     if spec.tls is not None:
-        ssl_arg = await (tls_contexts or SHARED_TLS_CONTEXTS).get(spec.tls)
+        ssl_arg = await (tls_contexts or SSLContextCache()).get(spec.tls)
         server_name = spec.tls.server_name
-    with buffers.borrowed() as body:
+    with (buffers or BodyBuffers()).borrowed() as body:
         await _fetch(
             body,
             session=session,

@@ -1,11 +1,12 @@
 """Pure extraction of the relayed families from an etcd /metrics payload (text format 0.0.4).
 
-etcd serves about 1,500 lines; we keep about 19 families. Instead of parsing every line, each
+etcd serves about 1,500 lines; we keep about 23 families. Instead of parsing every line, each
 wanted family's block is located with `str.find` on its `# HELP`/`# TYPE` header (the text format
 keeps a family's lines together), and only the sample lines of that block are parsed.
 
-Nothing here does I/O. A wanted family whose lines are malformed, or a payload without any wanted
-family, raises `ScrapeError("parse")`.
+The families of `metrics.FOLDED` come out summed over the labels it names (fold.py). Nothing here
+does I/O. A wanted family whose lines are malformed, or a payload without any wanted family,
+raises `ScrapeError("parse")`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,16 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from exporter.metrics import RELAYED, RELAYED_WITH_VOLUME
 from exporter.model import RelayedFamily, Sample
 from exporter.scrape.errors import ScrapeError
+from exporter.scrape.fold import fold_families
+
+if TYPE_CHECKING:
+    from exporter.scrape.caches import Shared
+    from exporter.scrape.fold import Fold, FoldKey
 
 WANTED: tuple[str, ...] = RELAYED_WITH_VOLUME + RELAYED
 
@@ -44,13 +51,10 @@ _UNESCAPED = {"\\": "\\", '"': '"', "n": "\n"}
 _HELP_UNESCAPED = {"\\": "\\", "n": "\n"}
 
 Labels = tuple[tuple[str, str], ...]
-
-# Parsed label sets by their text, shared by every scrape of every target: 2,000 members scraped
-# every 30 s would otherwise parse and keep their own copies of the same few hundred label sets
-# (`le="0.001"`, `To="<peer>"`), which dominated the daemon's memory and its allocator churn.
-# Bounded: past the cap, and for long label texts, label sets are parsed without being cached.
-_LABEL_CACHE: dict[str, Labels] = {}
-LABEL_CACHE_MAX = 65536
+# Parsed label sets by their text (`labels`, the process's `ScrapeCaches.labels`) are shared by
+# every scrape of every target: 2,000 members scraped every 30 s would otherwise parse and keep
+# their own copies of the same few hundred label sets (`le="0.001"`, `To="<peer>"`), which
+# dominated the daemon's memory and its allocator churn. Long label texts are not shared.
 LABEL_CACHE_TEXT_MAX = 256
 
 
@@ -59,19 +63,30 @@ def extract_payload(body: bytes | bytearray) -> tuple[RelayedFamily, ...]:
     return extract_families(body.decode("utf-8", errors="replace"))
 
 
-def extract_families(text: str, wanted: Iterable[str] = WANTED) -> tuple[RelayedFamily, ...]:
-    """The wanted families found in `text`, in the order of `wanted`.
+def extract_families(
+    text: str,
+    wanted: Iterable[str] = WANTED,
+    *,
+    labels: Shared[str, Labels] | None = None,
+    folds: Shared[FoldKey, Fold] | None = None,
+) -> tuple[RelayedFamily, ...]:
+    """The wanted families found in `text`, in the order of `wanted`, folded (fold.py); label
+    sets and folds are shared through `labels` and `folds` when given.
 
     Raises ScrapeError("parse") when none is found or a wanted family has a malformed line.
     """
     if "\r" in text:
         text = text.replace("\r\n", "\n")
-    return tuple(family for family, _ in extract_blocks("\n" + text, wanted))
+    found = extract_blocks("\n" + text, wanted, labels=labels)
+    return fold_families(tuple(family for family, _ in found), folds=folds)
 
 
-def extract_blocks(text: str, wanted: Iterable[str]) -> list[tuple[RelayedFamily, int]]:
+def extract_blocks(
+    text: str, wanted: Iterable[str], *, labels: Shared[str, Labels] | None = None
+) -> list[tuple[RelayedFamily, int]]:
     """The wanted families found in `text` (which starts with a newline; lines end with `\\n`
-    alone), each with the offset of its block's first line, in the order of `wanted`.
+    alone), as etcd wrote them (not folded), each with the offset of its block's first line, in
+    the order of `wanted`.
 
     Raises ScrapeError("parse") as extract_families does.
     """
@@ -82,7 +97,7 @@ def extract_blocks(text: str, wanted: Iterable[str]) -> list[tuple[RelayedFamily
         start = starts.get(name, -1)
         if start < 0:
             start = _untyped_block(text, name)
-        family = _parse_block(text, start=start, name=name) if start >= 0 else None
+        family = _parse_block(text, start=start, name=name, labels=labels) if start >= 0 else None
         if family is not None:
             families.append((family, start))
     if not families:
@@ -137,7 +152,9 @@ def _untyped_block(text: str, name: str) -> int:
     return min(found) + 1 if found else -1
 
 
-def _parse_block(text: str, *, start: int, name: str) -> RelayedFamily | None:
+def _parse_block(
+    text: str, *, start: int, name: str, labels: Shared[str, Labels] | None
+) -> RelayedFamily | None:
     type_, help_ = "untyped", ""
     allowed = frozenset(name + s for s in _ANY_SUFFIX)
     samples: list[Sample] = []
@@ -161,7 +178,8 @@ def _parse_block(text: str, *, start: int, name: str) -> RelayedFamily | None:
             continue
         nxt = text.find("\n#", pos)
         nxt = size if nxt < 0 else nxt
-        if not _parse_lines(text[pos:nxt], name=name, allowed=allowed, into=samples):
+        chunk = text[pos:nxt]
+        if not _parse_lines(chunk, name=name, allowed=allowed, into=samples, labels=labels):
             break
         pos = nxt + 1
     if not samples:
@@ -169,13 +187,20 @@ def _parse_block(text: str, *, start: int, name: str) -> RelayedFamily | None:
     return RelayedFamily(name=name, type=type_, help=help_, samples=tuple(samples))
 
 
-def _parse_lines(chunk: str, *, name: str, allowed: frozenset[str], into: list[Sample]) -> bool:
+def _parse_lines(
+    chunk: str,
+    *,
+    name: str,
+    allowed: frozenset[str],
+    into: list[Sample],
+    labels: Shared[str, Labels] | None,
+) -> bool:
     """Parse sample lines into `into`; False when a line of another family ends the block."""
     for raw in chunk.split("\n"):
         line = raw.strip()
         if not line:
             continue
-        sample = _parse_sample(line)
+        sample = _parse_sample(line, labels)
         if sample.name not in allowed:
             if not into and sample.name.startswith(name):
                 raise ScrapeError("parse", f"unexpected sample {sample.name!r} in family {name!r}")
@@ -209,44 +234,51 @@ def _unescape_help_char(m: re.Match[str]) -> str:
     return _HELP_UNESCAPED.get(m[1], m[0])
 
 
-def parse_sample_line(line: str, *, cache: bool = True) -> Sample:
-    """One sample line: `name{label="value",…} value [timestamp]` → Sample (timestamp dropped).
+def parse_sample_line(line: str, *, labels: Shared[str, Labels] | None = None) -> Sample:
+    """One sample line: `name{label="value",…} value [timestamp]` → Sample (timestamp dropped);
+    its label set shared through `labels` when given.
 
-    Raises ScrapeError("parse") quoting the line when it is malformed. `cache=False` leaves the
-    shared label cache alone: lines whose label sets are each seen once (a federation answer's,
-    which carry the namespace and pod) would only fill it.
+    Raises ScrapeError("parse") quoting the line when it is malformed.
     """
-    return _parse_sample(line.strip(), cache=cache)
+    return _parse_sample(line.strip(), labels)
 
 
-def _parse_sample(line: str, *, cache: bool = True) -> Sample:
+def _parse_sample(line: str, table: Shared[str, Labels] | None = None) -> Sample:
     m = _SAMPLE.fullmatch(line)
     if m is None:
         raise ScrapeError("parse", f"malformed sample line {line[:200]!r}")
     name, label_text, value, timestamp = m.groups()
     labels: Labels = ()
-    if label_text:
-        labels = _cached_labels(label_text, line) if cache else _parse_labels(label_text, line)
+    if label_text and table is not None:
+        labels = _shared(table, label_text, line)
+    elif label_text:
+        labels = _parse_labels(label_text, line)
+    return Sample(name=sys.intern(name), labels=labels, value=sample_value(value, timestamp, line))
+
+
+def sample_value(value: str, timestamp: str | None, line: str) -> float:
+    """A sample line's value (its timestamp, in milliseconds, validated and dropped); raises
+    ScrapeError("parse") quoting `line`."""
     try:
         number = float(value)
         if timestamp is not None:
-            int(timestamp)  # milliseconds; validated, not kept
+            int(timestamp)
     except ValueError:
         raise ScrapeError("parse", f"malformed sample line {line[:200]!r}") from None
     if "_" in value:  # float() accepts "1_000", the text format does not
         raise ScrapeError("parse", f"malformed sample line {line[:200]!r}")
-    return Sample(name=sys.intern(name), labels=labels, value=number)
+    return number
 
 
-def _cached_labels(text: str, line: str) -> Labels:
-    """`_parse_labels` through the shared cache; names and values interned."""
-    labels = _LABEL_CACHE.get(text)
+def _shared(table: Shared[str, Labels], text: str, line: str) -> Labels:
+    """`_parse_labels` through the shared `table`; names and values interned."""
+    labels = table.get(text)
     if labels is None:
         if not text.strip():
             return ()
         labels = tuple((sys.intern(k), sys.intern(v)) for k, v in _parse_labels(text, line))
-        if len(_LABEL_CACHE) < LABEL_CACHE_MAX and len(text) <= LABEL_CACHE_TEXT_MAX:
-            _LABEL_CACHE[text] = labels
+        if len(text) <= LABEL_CACHE_TEXT_MAX:
+            table.put(text, labels)
     return labels
 
 

@@ -14,7 +14,8 @@ the series of several members interleave, in an order not to rely on (where they
 `le` sorts as text: `+Inf` first). The pure functions below turn such an answer back into, per
 member, the families a direct scrape of etcd gives: the same names, etcd's own types and HELP
 (`ETCD_FAMILIES`), etcd's own labels only (`OWN_LABELS`), histogram buckets in `le` order and
-then `_sum` and `_count`, families in the order of `extract.WANTED`.
+then `_sum` and `_count`, families in the order of `extract.WANTED`, and the families of
+`metrics.FOLDED` folded as the extraction folds them (fold.py).
 
 `Federation` is the small shared fetcher: one request per Prometheus URL (by default one per
 namespace) per scrape interval, whatever the number of members it answers for. Concurrent callers
@@ -29,17 +30,20 @@ import math
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from urllib.parse import urlencode
 
 import aiohttp
 
 from exporter.model import RelayedFamily, Sample, ScrapeSpec
-from exporter.scrape.buffers import SHARED_BODY_BUFFERS, BodyBuffers
+from exporter.scrape.buffers import BodyBuffers
+from exporter.scrape.caches import OWN_LABELS_MAX, Shared
 from exporter.scrape.client import fetch_into
 from exporter.scrape.errors import ScrapeError
-from exporter.scrape.extract import WANTED, Labels, parse_sample_line
+from exporter.scrape.extract import WANTED, Labels, parse_sample_line, sample_value
+from exporter.scrape.fold import Fold, FoldKey, fold_family
 
 logger = logging.getLogger(__name__)
 
@@ -118,12 +122,30 @@ ETCD_FAMILIES: Mapping[str, tuple[str, str]] = {
         "gauge",
         "Whether or not defrag is active on the member. 1 means active, 0 means not.",
     ),
+    "etcd_disk_backend_defrag_duration_seconds": (
+        "histogram",
+        "The latency distribution of backend defragmentation.",
+    ),
+    # etcd 3.5+ and 3.6+: not in the captured payloads, HELP as etcd's source registers it
+    "etcd_disk_wal_write_duration_seconds": (
+        "histogram",
+        "The latency distributions of write called by WAL.",
+    ),
+    "etcd_server_range_duration_seconds": (
+        "histogram",
+        "The latency distributions of txn.Range",
+    ),
+    "etcd_server_apply_duration_seconds": (
+        "histogram",
+        "The latency distributions of v2 apply called by backend.",
+    ),
 }
 
-# The labels etcd itself puts on the relayed families (`To`: the peer of a round-trip time).
-# Every other label of a federated series was added by the Prometheus (target labels such as
-# job, instance, namespace, pod, role, service, container, endpoint; its external labels).
-OWN_LABELS = frozenset({"le", "quantile", "To"})
+# The labels etcd itself puts on the relayed families (`To`: the peer of a round-trip time; `op`,
+# `success`, `version`: the apply and range histograms). Every other label of a federated series
+# was added by the Prometheus (target labels such as job, instance, namespace, pod, role,
+# service, container, endpoint; its external labels).
+OWN_LABELS = frozenset({"le", "quantile", "To", "op", "success", "version"})
 
 _SUFFIXES: Mapping[str, tuple[str, ...]] = {
     "histogram": ("_bucket", "_sum", "_count"),
@@ -140,23 +162,21 @@ def family_type(name: str) -> str:
     return known[0] if known is not None else "untyped"
 
 
-def sample_families(wanted: Iterable[str] = WANTED) -> dict[str, tuple[str, str]]:
-    """Sample name → (family name, suffix) for the wanted families: `x_bucket` → (`x`, `_bucket`)
-    for a histogram `x`, `y` → (`y`, "") for a counter or gauge `y`."""
-    out: dict[str, tuple[str, str]] = {}
-    for name in wanted:
-        for suffix in _SUFFIXES.get(family_type(name), ("",)):
-            out[name + suffix] = (name, suffix)
-    return out
+# Sample name → (family name, suffix) for the relayed families: `x_bucket` → (`x`, `_bucket`) for
+# a histogram `x`, `y` → (`y`, "") for a counter or gauge `y`.
+_SAMPLE_FAMILIES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        name + suffix: (name, suffix)
+        for name in WANTED
+        for suffix in _SUFFIXES.get(family_type(name), ("",))
+    }
+)
 
 
-_SAMPLE_FAMILIES = sample_families()
-
-
-def match_selector(jobs: str, wanted: Iterable[str] = WANTED) -> str:
+def match_selector(jobs: str) -> str:
     """The one `match[]` selector of the relayed families (with their histogram suffixes) of the
     etcd jobs, e.g. `{__name__=~"(etcd_a|etcd_b)(_bucket|_sum|_count)?",job=~"kube-etcd3-…"}`."""
-    names = "|".join(wanted)
+    names = "|".join(WANTED)
     return f'{{__name__=~"({names})(_bucket|_sum|_count)?",job=~"{_quoted(jobs)}"}}'
 
 
@@ -164,14 +184,14 @@ def _quoted(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def federate_query(jobs: str, wanted: Iterable[str] = WANTED) -> str:
+def federate_query(jobs: str) -> str:
     """The query string of a /federate request for the relayed families of the `jobs`."""
-    return urlencode({"match[]": match_selector(jobs, wanted)})
+    return urlencode({"match[]": match_selector(jobs)})
 
 
-def federate_url(base: str, jobs: str, wanted: Iterable[str] = WANTED) -> str:
+def federate_url(base: str, jobs: str) -> str:
     """The /federate URL of the Prometheus at `base` that asks for the relayed families."""
-    return with_query(base, federate_query(jobs, wanted))
+    return with_query(base, federate_query(jobs))
 
 
 def with_query(base: str, query: str) -> str:
@@ -182,7 +202,7 @@ def with_query(base: str, query: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A federation answer, by member; `malformed` counts the lines that could not be read
-    (`first_malformed` quotes the first of them), `series` the series kept."""
+    (`first_malformed` quotes the first of them), `series` the series kept (before folding)."""
 
     members: Mapping[Member, tuple[RelayedFamily, ...]]
     series: int = 0
@@ -202,15 +222,21 @@ class _Collected:
     samples: dict[tuple[str, str], dict[Labels, float]] = field(default_factory=dict)
 
 
-def parse_federation(text: str, wanted: Iterable[str] = WANTED) -> Answer:
-    """The relayed families of every member in a /federate answer (text format 0.0.4). Pure.
+def parse_federation(
+    text: str,
+    *,
+    own: Shared[Labels, Labels] | None = None,
+    folds: Shared[FoldKey, Fold] | None = None,
+) -> Answer:
+    """The relayed families of every member in a /federate answer (text format 0.0.4). Pure but
+    for `own` and `folds`, where the label sets left after stripping and the folds are shared
+    when given.
 
     Comment lines are skipped; a malformed line is counted and skipped, never raised; series of
     other names, and series without a `pod` label, are ignored. The first series of a member,
     name and own labels wins over later duplicates (one pod scraped by two jobs).
     """
-    wanted = tuple(wanted)
-    names = _SAMPLE_FAMILIES if wanted == WANTED else sample_families(wanted)
+    names = _SAMPLE_FAMILIES
     collected: dict[Member, _Collected] = {}
     malformed, first_bad, kept = 0, "", 0
     for raw in text.split("\n"):
@@ -226,18 +252,18 @@ def parse_federation(text: str, wanted: Iterable[str] = WANTED) -> Answer:
         if sample is None:
             continue
         where = names[sample.name]
-        member, own = _split_labels(sample.labels)
+        member, labels = _split_labels(sample.labels, own)
         if member is None:
             continue
-        if where[1] == "_bucket" and not _le_ok(own):
+        if where[1] == "_bucket" and not _le_ok(labels):
             malformed += 1
             first_bad = first_bad or line[:200]
             continue
         series = collected.setdefault(member, _Collected()).samples.setdefault(where, {})
-        if own not in series:
-            series[own] = sample.value
+        if labels not in series:
+            series[labels] = sample.value
             kept += 1
-    members = {m: _families(c, wanted) for m, c in collected.items()}
+    members = {m: _families(c, folds) for m, c in collected.items()}
     return Answer(members=members, series=kept, malformed=malformed, first_malformed=first_bad)
 
 
@@ -268,15 +294,11 @@ def _read_sample(line: str, names: Mapping[str, object]) -> Sample | None:
     close = line.rfind("}")
     labels = _quoted_labels(line[brace + 1 : close]) if 0 < brace < close else None
     if labels is None:
-        return parse_sample_line(line, cache=False)
+        return parse_sample_line(line)
     tail = line[close + 1 :].split()
-    if not 1 <= len(tail) <= 2 or "_" in tail[0] or not (len(tail) == 1 or tail[1].isdigit()):
+    if not 1 <= len(tail) <= 2:
         raise ScrapeError("parse", f"malformed sample line {line[:200]!r}")
-    try:
-        value = float(tail[0])
-    except ValueError:
-        raise ScrapeError("parse", f"malformed sample line {line[:200]!r}") from None
-    return Sample(name, labels, value)
+    return Sample(name, labels, sample_value(tail[0], tail[1] if len(tail) > 1 else None, line))
 
 
 def _quoted_labels(text: str) -> Labels | None:
@@ -294,7 +316,9 @@ def _quoted_labels(text: str) -> Labels | None:
     return tuple(out)
 
 
-def _split_labels(labels: Labels) -> tuple[Member | None, Labels]:
+def _split_labels(
+    labels: Labels, shared: Shared[Labels, Labels] | None
+) -> tuple[Member | None, Labels]:
     """(member, etcd's own labels) of a federated series; member None without a `pod` label.
     Own labels keep etcd's order: by name, `le` last (as client_golang writes them)."""
     namespace, pod = "", ""
@@ -314,23 +338,17 @@ def _split_labels(labels: Labels) -> tuple[Member | None, Labels]:
     own.sort()
     if le is not None:
         own.append(le)
-    return (namespace, pod), _interned(tuple(own))
+    kept = tuple(own)
+    return (namespace, pod), kept if shared is None else _interned(kept, shared)
 
 
-# Label sets after stripping are the few of a direct scrape (`le="0.001"`, `To="<peer>"`, …):
-# shared by every member instead of held once per member. Bounded like extract's cache.
-_OWN_CACHE: dict[Labels, Labels] = {}
-OWN_CACHE_MAX = 4096
-
-
-def _interned(labels: Labels) -> Labels:
-    found = _OWN_CACHE.get(labels)
+def _interned(labels: Labels, shared: Shared[Labels, Labels]) -> Labels:
+    """Label sets after stripping are the few of a direct scrape (`le="0.001"`, `To="<peer>"`,
+    …): shared by every member instead of held once per member."""
+    found = shared.get(labels)
     if found is not None:
         return found
-    labels = tuple((sys.intern(k), sys.intern(v)) for k, v in labels)
-    if len(_OWN_CACHE) < OWN_CACHE_MAX:
-        _OWN_CACHE[labels] = labels
-    return labels
+    return shared.put(labels, tuple((sys.intern(k), sys.intern(v)) for k, v in labels))
 
 
 def _le_ok(labels: Labels) -> bool:
@@ -346,9 +364,9 @@ def _bound(le: str) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _families(member: _Collected, wanted: tuple[str, ...]) -> tuple[RelayedFamily, ...]:
+def _families(member: _Collected, folds: Shared[FoldKey, Fold] | None) -> tuple[RelayedFamily, ...]:
     out = []
-    for name in wanted:
+    for name in WANTED:
         type_, help_ = ETCD_FAMILIES.get(name, ("untyped", ""))
         parts = [
             (suffix, series)
@@ -356,7 +374,8 @@ def _families(member: _Collected, wanted: tuple[str, ...]) -> tuple[RelayedFamil
             if (series := member.samples.get((name, suffix)))
         ]
         if parts:
-            out.append(RelayedFamily(name, type_, help_, _ordered(name, parts)))
+            family = RelayedFamily(name, type_, help_, _ordered(name, parts))
+            out.append(fold_family(family, folds=folds))
     return tuple(out)
 
 
@@ -399,17 +418,16 @@ class Federation:
         timeout: float,
         max_bytes: int,
         max_age: float,
-        buffers: BodyBuffers = SHARED_BODY_BUFFERS,
+        buffers: BodyBuffers | None = None,
+        folds: Shared[FoldKey, Fold] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session, self._timeout = session, timeout
         self._query = federate_query(jobs)  # the same for every member and scrape
-        self._max_bytes, self._max_age, self._buffers, self._clock = (
-            max_bytes,
-            max_age,
-            buffers,
-            clock,
-        )
+        self._max_bytes, self._max_age, self._clock = max_bytes, max_age, clock
+        self._buffers = buffers if buffers is not None else BodyBuffers()
+        self._own: Shared[Labels, Labels] = Shared(OWN_LABELS_MAX)
+        self._folds = folds
         self._cache: dict[str, _Cached] = {}
         self._inflight: dict[str, asyncio.Task[_Cached]] = {}
         self._malformed: set[str] = set()  # URLs whose last answer had malformed lines
@@ -458,7 +476,8 @@ class Federation:
                     timeout=self._timeout,
                     max_bytes=self._max_bytes,
                 )
-                answer = parse_federation(body.decode("utf-8", errors="replace"))
+                text = body.decode("utf-8", errors="replace")
+                answer = parse_federation(text, own=self._own, folds=self._folds)
             self._note_malformed(url, answer)
             if answer.malformed and not answer.series:
                 error = ScrapeError(

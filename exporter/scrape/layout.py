@@ -11,7 +11,9 @@ extraction's CPU, which is most of the exporter's CPU per scrape.
 Anything else falls back to the full extraction, which learns the new layout: a header not found
 near its place, a sample line with other labels, one line more or fewer in a family, a timestamp,
 whitespace, a comment inside a family, a family that appeared, a value that is not plain ASCII.
-For a payload that holds each family once, as the text format requires, the result is always
+A folded family (`metrics.FOLDED`) is read as etcd wrote it and folded with the `fold.Fold` its
+place keeps, worked out when the layout was learned. For a payload that holds each family once,
+as the text format requires, the result is always
 `extract.extract_payload(body)`'s (UTF-8, invalid bytes replaced); tests compare the two on
 captured payloads and on random edits of them. No layout is learned from a body that is not valid
 UTF-8 (its character and byte offsets could not be matched up).
@@ -23,11 +25,12 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
 
 from exporter.model import RelayedFamily, Sample
 from exporter.scrape import extract as ex
+from exporter.scrape.caches import ScrapeCaches
 from exporter.scrape.errors import ScrapeError
+from exporter.scrape.fold import Fold, fold_families, fold_of
 
 # How far (in bytes) a family's header may move between two scrapes and still be found
 # without a full search: the values before it changing length.
@@ -46,8 +49,8 @@ class Line:
 @dataclass(frozen=True, slots=True)
 class Place:
     """Where a family was: its header (its `# HELP`/`# TYPE` lines as UTF-8), the header's byte
-    offset, its sample lines, and a pattern that matches them with any values (one group per
-    value)."""
+    offset, its sample lines, a pattern that matches them with any values (one group per
+    value), and its fold when it is folded."""
 
     name: str
     type: str
@@ -56,6 +59,7 @@ class Place:
     offset: int
     lines: tuple[Line, ...]
     pattern: re.Pattern[bytes]
+    fold: Fold | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +71,16 @@ class Layout:
 
 
 class Extractor:
-    """`extract_families` for one target's successive payloads (see the module docstring)."""
+    """`extract_families` for one target's successive payloads (see the module docstring);
+    label sets and layout pieces alike across targets are shared through `caches`."""
 
-    __slots__ = ("_layout", "full", "reused", "wanted")
+    __slots__ = ("_caches", "_layout", "full", "reused", "wanted")
 
-    def __init__(self, wanted: Iterable[str] = ex.WANTED) -> None:
+    def __init__(
+        self, wanted: Iterable[str] = ex.WANTED, *, caches: ScrapeCaches | None = None
+    ) -> None:
         self.wanted = tuple(wanted)
+        self._caches = caches if caches is not None else ScrapeCaches()
         self._layout: Layout | None = None
         self.reused = 0  # extractions done from the layout
         self.full = 0  # full extractions
@@ -93,27 +101,33 @@ class Extractor:
             text, exact = body.decode("utf-8"), True
         except UnicodeDecodeError:
             text, exact = body.decode("utf-8", errors="replace"), False
-        found = ex.extract_blocks("\n" + text, self.wanted)  # offsets one past `text`'s
+        # offsets one past `text`'s
+        found = ex.extract_blocks("\n" + text, self.wanted, labels=self._caches.labels)
         if exact:  # learn where each family starts, in characters and in bytes
             ascii_only = body.isascii()
             starts = [(family, start - 1) for family, start in found]
             self._layout = _learn(
+                self._caches,
                 text,
                 self.wanted,
                 [(f, at, at if ascii_only else len(text[:at].encode())) for f, at in starts],
             )
-        return tuple(family for family, _ in found)
+        families = tuple(family for family, _ in found)
+        return fold_families(families, folds=self._caches.folds)
 
 
 def _learn(
-    text: str, wanted: tuple[str, ...], found: list[tuple[RelayedFamily, int, int]]
+    caches: ScrapeCaches,
+    text: str,
+    wanted: tuple[str, ...],
+    found: list[tuple[RelayedFamily, int, int]],
 ) -> Layout | None:
     """The layout of `text`, whose `found` families start at the given character and byte
     offsets, or None when a family's block is not plain: a header and sample lines, each
     `name{labels} value`, then another family's header."""
     places = []
     for family, start, offset in found:
-        place = _place(text, family, start, offset)
+        place = _place(caches, text, family, start, offset)
         if place is None:
             return None
         places.append(place)
@@ -121,7 +135,9 @@ def _learn(
     return Layout(tuple(places), tuple(name for name in wanted if name not in names))
 
 
-def _place(text: str, family: RelayedFamily, start: int, offset: int) -> Place | None:
+def _place(
+    caches: ScrapeCaches, text: str, family: RelayedFamily, start: int, offset: int
+) -> Place | None:
     first = start
     while text.startswith("#", first):  # the header lines
         first = text.find("\n", first) + 1
@@ -137,7 +153,7 @@ def _place(text: str, family: RelayedFamily, start: int, offset: int) -> Place |
             return None
         line = Line(key + " ", sample.name, sample.labels)
         try:
-            parsed = ex.parse_sample_line(text[pos:eol])
+            parsed = ex.parse_sample_line(text[pos:eol], labels=caches.labels)
         except ScrapeError:
             return None  # a line the full parser skipped (a comment, a blank line)
         if (parsed.name, parsed.labels) != (line.name, line.labels) or not _same(
@@ -148,46 +164,36 @@ def _place(text: str, family: RelayedFamily, start: int, offset: int) -> Place |
         pos = eol + 1
     if not _ends_family(text, pos, family.name):
         return None
-    lines_, compiled = _shared_lines(tuple(lines))
-    header = _shared(text[start:first])
-    return Place(family.name, family.type, family.help, header, offset, lines_, compiled)
+    lines_, compiled = _shared_lines(caches, tuple(lines))
+    header = _shared_header(caches, text[start:first])
+    fold = fold_of(family, caches.folds)
+    return Place(family.name, family.type, family.help, header, offset, lines_, compiled, fold)
 
 
 # Layouts of the members of one seed are mostly alike (the same histogram buckets, the same
-# headers): their lines, patterns and header texts are shared instead of held once per target
-# (2,000 targets held 70 MB of them). Bounded: emptied when full; a layout keeps what it holds.
-_SHARED: dict[object, object] = {}
-SHARED_MAX = 8192
+# headers): their lines, patterns and header texts are shared (`caches.headers`, `caches.lines`)
+# instead of held once per target (2,000 targets held 70 MB of them). Bounded: emptied when full;
+# a layout keeps what it holds.
 
 
-def _shared(header: str) -> bytes:
+def _shared_header(caches: ScrapeCaches, header: str) -> bytes:
     """The shared UTF-8 copy of `header`."""
-    found = _SHARED.get(header)
-    if isinstance(found, bytes):
-        return found
-    encoded = header.encode()
-    _remember(header, encoded)
-    return encoded
+    found = caches.headers.get(header)
+    return found if found is not None else caches.headers.put(header, header.encode())
 
 
-def _shared_lines(lines: tuple[Line, ...]) -> tuple[tuple[Line, ...], re.Pattern[bytes]]:
+def _shared_lines(
+    caches: ScrapeCaches, lines: tuple[Line, ...]
+) -> tuple[tuple[Line, ...], re.Pattern[bytes]]:
     """The shared copy of `lines` and the pattern that reads their values."""
     keys = tuple(line.key for line in lines)
-    found = _SHARED.get(keys)
+    found = caches.lines.get(keys)
     if found is not None:
-        return cast(tuple[tuple[Line, ...], re.Pattern[bytes]], found)
+        return found
     # A value: no whitespace that float() would not also strip, no `_` (float() takes `1_000`).
     value = rb"([^ \t\n_]+)"
     pattern = b"\n".join(re.escape(key.encode()) + value for key in keys) + rb"(?:\n|\Z)"
-    entry = (lines, re.compile(pattern))
-    _remember(keys, entry)
-    return entry
-
-
-def _remember(key: object, value: object) -> None:
-    if len(_SHARED) >= SHARED_MAX:
-        _SHARED.clear()
-    _SHARED[key] = value
+    return caches.lines.put(keys, (lines, re.compile(pattern)))
 
 
 def _same(a: float, b: float) -> bool:
@@ -244,14 +250,16 @@ def _reuse(body: bytes | bytearray, layout: Layout) -> tuple[RelayedFamily, ...]
             values = [float(value) for value in matched.groups()]
         except ValueError:
             return None  # not a number, or not ASCII (the full extraction decides)
+        if not _ends_family_at(body, matched.end(), place.name):
+            return None
+        if place.fold is not None:
+            families.append(place.fold.apply(values))
+            continue
         samples = tuple(
             [
                 Sample(line.name, line.labels, value)
                 for line, value in zip(place.lines, values, strict=True)
             ]
         )
-        pos = matched.end()
-        if not _ends_family_at(body, pos, place.name):
-            return None
         families.append(RelayedFamily(place.name, place.type, place.help, samples))
     return tuple(families)

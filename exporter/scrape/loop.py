@@ -10,15 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
 
-import aiohttp
-
-from exporter.model import SOURCE_ETCD, RelayedFamily, ScrapeSpec
-from exporter.scrape.client import scrape_once
+from exporter.model import SOURCE_ETCD, ScrapeSpec
 from exporter.scrape.errors import ScrapeError
 from exporter.scrape.layout import Extractor
-from exporter.scrape.tls import SSLContextCache
+from exporter.scrape.scraper import Scraper
 from exporter.state import TargetState
 
 logger = logging.getLogger(__name__)
@@ -29,25 +25,17 @@ logger = logging.getLogger(__name__)
 # process CPU-bound for ten seconds and a third of the first scrapes timed out.
 FIRST_JITTER_MAX = 10.0
 
-# Reads a member's relayed families from elsewhere than its own /metrics (e.g.
-# `federate.Federation.families`); raises ScrapeError like scrape_once.
-Fetch = Callable[[ScrapeSpec], Awaitable[tuple[RelayedFamily, ...]]]
-
 
 async def scrape_loop(
     *,
-    session: aiohttp.ClientSession,
+    scraper: Scraper,
     state: TargetState,
     spec: ScrapeSpec,
     interval: float,
-    timeout: float,  # noqa: ASYNC109 - per scrape request, not a cancel scope
-    max_bytes: int,
-    tls_contexts: SSLContextCache | None = None,
     rng: random.Random | None = None,
-    fetch: Fetch | None = None,
 ) -> None:
-    """Scrape `spec` until cancelled, recording every outcome into `state`; with `fetch`, each
-    scrape is `fetch(spec)` instead of a request to `spec.url`.
+    """Scrape `spec` with `scraper` (the process's session, caches and source) until cancelled,
+    recording every outcome into `state`.
 
     The first scrape runs after a random delay (at most a third of the interval, and at most
     FIRST_JITTER_MAX); the second one after a random part of the interval, which spreads the
@@ -59,50 +47,23 @@ async def scrape_loop(
     loop = asyncio.get_running_loop()
     await asyncio.sleep(uniform(0.0, min(interval / 3, FIRST_JITTER_MAX)))
     first = True
-    extractor = Extractor()
+    extractor = Extractor(caches=scraper.caches)
     while True:
         started = loop.time()
-        await _scrape_and_record(
-            session=session,
-            state=state,
-            spec=spec,
-            request_timeout=min(timeout, interval),
-            max_bytes=max_bytes,
-            tls_contexts=tls_contexts,
-            extractor=extractor,
-            fetch=fetch,
-        )
+        await _scrape_and_record(scraper, state, spec, extractor)
         period = uniform(0.1, 1.0) * interval if first else interval
         first = False
         await asyncio.sleep(max(0.0, started + period - loop.time()))
 
 
 async def _scrape_and_record(
-    *,
-    session: aiohttp.ClientSession,
-    state: TargetState,
-    spec: ScrapeSpec,
-    request_timeout: float,
-    max_bytes: int,
-    tls_contexts: SSLContextCache | None,
-    extractor: Extractor,
-    fetch: Fetch | None = None,
+    scraper: Scraper, state: TargetState, spec: ScrapeSpec, extractor: Extractor
 ) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     was_up = state.up
     try:
-        if fetch is not None:
-            families = await fetch(spec)
-        else:
-            families = await scrape_once(
-                session=session,
-                spec=spec,
-                timeout=request_timeout,
-                max_bytes=max_bytes,
-                tls_contexts=tls_contexts,
-                extract=extractor.extract,
-            )
+        families = await scraper.families(spec, extract=extractor.extract)
     except ScrapeError as err:
         state.record_scrape_error(err.reason, duration=loop.time() - started)
         if was_up is not False:

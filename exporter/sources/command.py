@@ -15,6 +15,7 @@ import signal
 import time
 from collections import deque
 
+from exporter.backoff import Backoff, Retries
 from exporter.model import CommandLogSpec
 from exporter.sources.lines import LineSplitter, Sink
 
@@ -33,17 +34,15 @@ async def follow(
     kill_timeout: float = 2.0,
 ) -> None:
     """Run `spec.argv` until cancelled, feeding each stdout line to `sink`."""
-    attempt = 0
+    retries = Retries(Backoff(initial=backoff_initial, maximum=backoff_max, jitter=(1.0, 1.0)))
     runs = 0
     while True:
         started = time.monotonic()
         rc = await _run_once(spec, sink, reconnect=runs > 0, kill_timeout=kill_timeout)
         runs += 1
         sink.connected(False)
-        if time.monotonic() - started > backoff_max:
-            attempt = 0
-        delay = min(backoff_max, backoff_initial * 2**attempt)
-        attempt += 1
+        # a command that ran longer than the longest delay starts the backoff over
+        delay = retries.next_delay(healthy=time.monotonic() - started > backoff_max)
         log.info(
             "Log command exited, restarting",
             extra={"argv": list(spec.argv), "returncode": rc, "delaySeconds": delay},

@@ -27,21 +27,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 
 import aiohttp
 
-from exporter.kube.client import PODS, KubeApi, KubeApiError, retry_delay
+from exporter.backoff import Retries, wait_set
+from exporter.kube.client import API_RETRY, PODS, KubeApi, KubeApiError
 from exporter.kube.containers import ContainerStatus, container_status
-from exporter.model import KubernetesLogSpec
-from exporter.parser import split_kubelet_prefix
+from exporter.model import PREFIX_ROOM, KubernetesLogSpec
+from exporter.parser.prefix import PrefixClock, split_kubelet_prefix
 from exporter.sources.lines import LineSplitter, Sink
-from exporter.sources.resume import NS, Cursor, prefix_ns
+from exporter.sources.resume import NS, Cursor
 from exporter.sources.runs import Step, next_step
 
 logger = logging.getLogger(__name__)
 
 STREAM_TIMEOUT = 24 * 3600.0  # a float: kubernetes.aio crashes on a (connect, read) tuple
-PREFIX_ROOM = 40  # the timestamp prefix on top of the sink's line limit
 SINCE_SLACK = 30
 CURSOR_TTL = 3600.0
 HEALTHY_STREAM = 10.0  # a stream that lived this long (or delivered a line) resets the backoff
@@ -76,6 +77,7 @@ class KubeLogFollower:
         start = time.time_ns() if started_at_ns is None else started_at_ns
         self._floor_ns = start - int(since * NS)
         self._cursors: dict[CursorKey, Cursor] = {}
+        self._clock = PrefixClock()  # the prefixes' times, shared by every followed log
         self._nudges: dict[tuple[str, str], asyncio.Event] = {}
 
     def nudge(self, namespace: str, pod: str) -> None:
@@ -91,7 +93,8 @@ class KubeLogFollower:
         cursor = self._cursor(spec)
         where = {"namespace": spec.namespace, "pod": spec.pod, "container": spec.container}
         nudged = self._nudges[(spec.namespace, spec.pod)] = asyncio.Event()
-        attempt = 0
+        # the first retry of a stream that never delivered already waits twice the initial delay
+        retries = Retries(replace(API_RETRY, initial=self._reconnect_delay), first=1)
         try:
             while True:
                 started, seen = time.monotonic(), cursor.last_ns
@@ -107,8 +110,7 @@ class KubeLogFollower:
                     logger.debug("Log stream ended", extra={**where, "err": repr(err)})
                 sink.connected(False)
                 healthy = cursor.last_ns != seen or time.monotonic() - started > HEALTHY_STREAM
-                attempt = 0 if healthy else attempt + 1
-                delay = retry_delay(attempt, initial=self._reconnect_delay, maximum=30.0)
+                delay = retries.next_delay(healthy=healthy)
                 await _wait(nudged, min(delay, self._reconnect_delay) if nudged.is_set() else delay)
         finally:
             cursor.idle_since = time.monotonic()
@@ -253,7 +255,7 @@ class KubeLogFollower:
                     if not chunk:
                         return delivered
                     for line in splitter.push(chunk):
-                        delivered += deliver(line, cursor, sink)
+                        delivered += deliver(line, cursor, sink, self._clock)
                     silence.last = loop.time()
             finally:
                 silence.cancel()
@@ -286,13 +288,18 @@ class _Silence:
         self._handle.cancel()
 
 
-def deliver(line: str, cursor: Cursor, sink: Sink) -> bool:
-    """Hand one `<timestamp> <text>` line to the sink unless the cursor has seen it."""
+def deliver(line: str, cursor: Cursor, sink: Sink, clock: PrefixClock) -> bool:
+    """Hand one `<timestamp> <text>` line to the sink unless the cursor has seen it. The prefix
+    is read here, once: the sink gets the text and the prefix's time (a line without a valid
+    prefix goes whole, and the parser looks at it as at any other)."""
     prefix, text = split_kubelet_prefix(line)
-    ts = prefix_ns(prefix) if prefix is not None else None
-    if ts is not None and not cursor.accept(ts, text):
+    ts = clock.ns(prefix) if prefix is not None else None
+    if ts is None:
+        sink.feed(line)
+        return True
+    if not cursor.accept(ts, text):
         return False
-    sink.feed(line)
+    sink.feed(text, received_ns=ts)
     return True
 
 
@@ -320,11 +327,7 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
     if event.is_set():
         await asyncio.sleep(seconds)
         return
-    try:
-        async with asyncio.timeout(seconds):
-            await event.wait()
-    except TimeoutError:
-        pass
+    await wait_set(event, seconds)
 
 
 def _log_api_error(err: KubeApiError, where: dict[str, str]) -> None:

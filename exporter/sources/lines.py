@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-# Room for a CRI prefix (timestamp, stream, tag) on top of the line cap.
-_CRI_PREFIX_ROOM = 64
+from exporter.model import PREFIX_ROOM
+from exporter.parser.prefix import TIME_PATTERN
 
 # A CRI log file line: `<RFC3339Nano> stdout|stderr F|P <text>` (kubelet/containerd format).
-_CRI = re.compile(rb"(\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)) (?:stdout|stderr) ([FP]) ?")
+_CRI = re.compile(b"(" + TIME_PATTERN.encode() + rb") (?:stdout|stderr) ([FP]) ?")
 
 
 class Sink(Protocol):
@@ -24,8 +24,10 @@ class Sink(Protocol):
         """Longest line kept; sources may drop the excess and still deliver the line."""
         ...
 
-    def feed(self, line: str) -> None:
-        """One line of text, without its newline."""
+    def feed(self, line: str, received_ns: int | None = None) -> None:
+        """One line of text, without its newline. A source that has split off the kubelet
+        prefix already (the pod-log follower) passes the rest of the line and the prefix's
+        time, in nanoseconds since the epoch (`exporter.parser.prefix.prefix_ns`)."""
 
     def connected(self, up: bool) -> None:
         """The stream is (up=True) or is not (up=False) delivering."""
@@ -83,7 +85,7 @@ class LineSplitter:
     def _append(self, data: bytes, start: int, end: int) -> None:
         if self._dropping or start == end:
             return
-        room = self._max + _CRI_PREFIX_ROOM + 1 - len(self._buf)
+        room = self._max + PREFIX_ROOM + 1 - len(self._buf)
         if end - start > room:
             end = start + room
             self._dropping = True

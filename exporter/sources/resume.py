@@ -2,8 +2,8 @@
 
 The API only resumes in whole seconds (`sinceSeconds`; the Python clients have no `sinceTime`),
 so a reopened stream starts a little before the last line seen and repeats some lines. Each line
-carries the kubelet's nanosecond timestamp, and within one container's log they do not go back
-in time, so a `Cursor` drops, on the reopened stream:
+carries the kubelet's nanosecond timestamp (read by `exporter.parser.prefix`), and within one
+container's log they do not go back in time, so a `Cursor` drops, on the reopened stream:
 
 - lines older than the window (two seconds before the newest line seen): seen before;
 - lines inside the window that were seen before, matched by (timestamp, text) as a multiset,
@@ -14,53 +14,15 @@ Lines older than `floor_ns` (where following began) are never delivered.
 
 from __future__ import annotations
 
-import calendar
 import math
 from collections import Counter, deque
-from datetime import datetime
+
+from exporter.parser.prefix import NS
+
+__all__ = ["MAX_WINDOW_LINES", "NS", "WINDOW_NS", "Cursor"]
 
 WINDOW_NS = 2_000_000_000
 MAX_WINDOW_LINES = 100_000
-NS = 1_000_000_000
-
-_epoch_cache: dict[str, int] = {}
-
-
-def prefix_ns(prefix: str) -> int | None:
-    """`2026-11-21T05:30:12.033818000Z` (or a `+02:00` offset) → nanoseconds since the epoch."""
-    if len(prefix) < 20 or prefix[10] != "T":
-        return None
-    whole = prefix[:19]
-    secs = _epoch_cache.get(whole)
-    if secs is None:
-        try:
-            secs = calendar.timegm(datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").timetuple())
-        except ValueError:
-            return None
-        if len(_epoch_cache) > 4096:
-            _epoch_cache.clear()
-        _epoch_cache[whole] = secs
-    rest, frac = prefix[19:], 0
-    if rest.startswith("."):
-        digits = len(rest) - len(rest[1:].lstrip("0123456789")) - 1
-        if digits == 0:
-            return None
-        frac = int(rest[1 : 1 + digits][:9].ljust(9, "0"))
-        rest = rest[1 + digits :]
-    if rest == "Z":
-        return secs * NS + frac
-    return _with_offset(secs, frac, rest)
-
-
-def _with_offset(secs: int, frac: int, zone: str) -> int | None:
-    if len(zone) != 6 or zone[0] not in "+-" or zone[3] != ":":
-        return None
-    try:
-        minutes = int(zone[1:3]) * 60 + int(zone[4:6])
-    except ValueError:
-        return None
-    sign = 1 if zone[0] == "+" else -1
-    return (secs - sign * minutes * 60) * NS + frac
 
 
 class Cursor:

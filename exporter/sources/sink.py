@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from exporter.model import Event
-from exporter.parser import UNPARSED, parse_line
+from exporter.parser import UNPARSED, parse_line, parse_text
 from exporter.sources.lines import LineSplitter, Sink
 from exporter.state import TargetState
 
@@ -29,13 +29,13 @@ class LineSink:
         """Longest line parsed; longer lines count as unparsed."""
         return self._max
 
-    def feed(self, line: str) -> None:
+    def feed(self, line: str, received_ns: int | None = None) -> None:
         """Count the line and record its event, if any."""
         state = self._state
         if len(line) > self._max // 4 and len(line.encode("utf-8", "replace")) > self._max:
             state.count_line(unparsed=True)
             return
-        result = parse_line(line)
+        result = parse_line(line) if received_ns is None else parse_text(line, received_ns)
         if result is UNPARSED:
             state.count_line(unparsed=True)
             return

@@ -15,8 +15,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client.registry import CollectorRegistry
 
 from exporter import __version__
-from exporter.exposition.collector import ExporterRegistry
-from exporter.exposition.handler import make_metrics_handler, prerendering
+from exporter.exposition.handler import add_metrics_route
 from exporter.state import Store
 from exporter.web.auth import basic_auth_middleware
 
@@ -46,9 +45,7 @@ def make_app(
     app[REGISTRY] = registry
     if headers:
         app.on_response_prepare.append(_add_headers(dict(headers)))
-    app.router.add_get(telemetry_path, make_metrics_handler(registry))
-    if isinstance(registry, ExporterRegistry):
-        app.cleanup_ctx.append(prerendering(registry))
+    add_metrics_route(app, telemetry_path, registry)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/", index or landing_page(telemetry_path))

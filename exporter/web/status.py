@@ -19,9 +19,11 @@ from aiohttp.typedefs import Handler
 
 from exporter import __version__
 from exporter.diagnosis import humanize as h
+from exporter.diagnosis.budget import budget_line
+from exporter.diagnosis.classmedian import ratio_cell
 from exporter.diagnosis.evidence import last_slow_event, live_reports
 from exporter.diagnosis.report import EtcdReport, etcd_json
-from exporter.diagnosis.verdict import VerdictCode, p99_text
+from exporter.diagnosis.verdict import VerdictCode, p99_text, slow_count_cell
 from exporter.model import SOURCE_ETCD
 from exporter.state import Store, TargetState
 
@@ -42,6 +44,7 @@ th{background:#f6f8fa;position:sticky;top:0;font-weight:600}
 td.num{text-align:right;white-space:nowrap}
 td.why{white-space:normal;padding-top:0;color:#24292e}
 .pod{font-weight:600}.remedy{color:#586069}.where{color:#6a737d;font-size:.9em}
+.cause{color:#cb2431;font-weight:600}
 .badge{border-radius:3px;padding:.1em .45em;font-weight:600;white-space:nowrap;color:#fff}
 .v-slow-disk{background:#cb2431}.v-hdd-storage{background:#d73a49}
 .v-storage-class-mismatch{background:#e36209}.v-slow-requests-not-disk{background:#b08800}
@@ -81,7 +84,7 @@ def render_page(
 
 HEADERS = (
     "Verdict", "Member", "Scrape", "Log stream", "Volume", "fsync p99", "commit p99",
-    "Slow requests", "Last slow event",
+    "× class median", "Slow requests", "Last slow event",
 )  # fmt: skip
 
 
@@ -96,7 +99,10 @@ def _rows(r: EtcdReport, state: TargetState, *, now: float) -> str:
     ident, vol = r.target.identity, r.target.volume
     member = f"{ident.shoot or ident.namespace or '-'} · {ident.etcd or '-'}"
     volume = f"{vol.storage_class or '-'} ({vol.disk_class})"
-    expected = f"expected {vol.expected_storage_class}" if vol.expected_storage_class else ""
+    expected = ""
+    if vol.expected_storage_class:
+        expected = f"expected {vol.expected_storage_class}"
+        expected += f" (from {vol.expected_from})" if vol.expected_from else ""
     cells = (
         _badge(r.verdict.code),
         f'{_e(member)}<br><span class="pod">{_e(ident.pod or r.target.key)}</span>'
@@ -108,15 +114,25 @@ def _rows(r: EtcdReport, state: TargetState, *, now: float) -> str:
     nums = (
         _e(p99_text(r.disk.fsync)),
         _e(p99_text(r.disk.commit)),
+        _e(ratio_cell(r.class_standing)),
         _e(_slow_text(r)),
     )
     tds = "".join(f"<td>{c}</td>" for c in cells)
     tds += "".join(f'<td class="num">{c}</td>' for c in nums)
     tds += f'<td class="wrap">{_last_slow_cell(state, now=now)}</td>'
     why = _e(r.verdict.reason)
+    cause = r.root_cause
+    if cause is not None:
+        why += f'<br><span class="cause">root cause: {_e(cause.reason)}</span>'
     if r.verdict.remedy:
         why += f'<br><span class="remedy">remedy: {_e(r.verdict.remedy)}</span>'
+    if cause is not None:
+        why += f'<br><span class="remedy">fix: {_e(cause.remedy)}</span>'
+    budget = budget_line(vol)
+    if budget:
+        why += f'<br><span class="where">volume: {_e(budget)}</span>'
     where = f"PVC {vol.pvc or '-'} · PV {vol.pv or '-'} · key {r.target.key}"
+    where += f" · disk {vol.volume_handle}" if vol.volume_handle else ""
     why += f'<br><span class="where">{_e(where)}</span>'
     detail = f'<td></td><td class="why" colspan="{len(HEADERS) - 1}">{why}</td>'
     return f'<tbody><tr class="target">{tds}</tr><tr class="detail">{detail}</tr></tbody>'
@@ -183,11 +199,11 @@ def _stream_cell(state: TargetState) -> str:
 def _slow_text(r: EtcdReport) -> str:
     if not r.logs.read:
         return "n/a"
-    if not r.logs.slow_requests:
+    if not r.logs.slow_requests and not r.logs.during_defrag:
         return "0"
     top = r.logs.top_operation
     where = f" ({top} on {r.logs.top_resource or 'other'})" if top else ""
-    return h.count(r.logs.slow_requests) + where
+    return slow_count_cell(r.logs) + where
 
 
 def _last_slow_cell(state: TargetState, *, now: float) -> str:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from exporter.backoff import Backoff
 from exporter.model import CommandLogSpec, Identity, LogSpec, MemberState, ScrapeSpec, Target
 from exporter.sources import command
 from exporter.sources.sink import LineSink
 from exporter.state import Store, TargetState
-from exporter.supervisor import Backoff, Supervisor
+from exporter.supervisor import Supervisor
 
 
 class Recorder:
@@ -143,7 +144,10 @@ async def test_restarts_of_the_command_and_of_its_task_keep_the_counters(tmp_pat
         raise AssertionError("no scrape spec")
 
     sup = Supervisor(
-        store=store, scrape=no_scrape, follow=follow, backoff=Backoff(initial=0.01, jitter=0.0)
+        store=store,
+        scrape=no_scrape,
+        follow=follow,
+        backoff=Backoff(initial=0.01, jitter=(1.0, 1.0)),
     )
     sup.publish({target.key: target})
     state = store.get(target.key)

@@ -36,11 +36,13 @@ class RecordingSink:
 
     max_line_bytes: int = 64 * 1024
     lines: list[str] = field(default_factory=list)
+    received: list[int | None] = field(default_factory=list)
     ups: list[bool] = field(default_factory=list)
     reconnects: int = 0
 
-    def feed(self, line: str) -> None:
+    def feed(self, line: str, received_ns: int | None = None) -> None:
         self.lines.append(line)
+        self.received.append(received_ns)
 
     def connected(self, up: bool) -> None:
         self.ups.append(up)
@@ -50,7 +52,10 @@ class RecordingSink:
 
     @property
     def texts(self) -> list[str]:
-        return [split_kubelet_prefix(line)[1] for line in self.lines]
+        return [
+            line if ns is not None else split_kubelet_prefix(line)[1]
+            for line, ns in zip(self.lines, self.received, strict=True)
+        ]
 
     async def until(self, n: int, seconds: float = 20.0) -> None:
         await eventually(lambda: len(self.lines) >= n, seconds=seconds, interval=0.02)
@@ -88,7 +93,9 @@ async def test_starts_at_now_and_follows_in_order(kube: KubeEmulator) -> None:
         await sink.until(51)
         await asyncio.sleep(0.2)
     assert sink.texts == [f"line {i}" for i in range(50)] + [ZAP]
-    assert sink.lines[0][:4].isdigit()  # the kubelet prefix is kept for the parser
+    # the prefix is read once, by the follower: the sink gets the text and the prefix's time
+    assert sink.lines == sink.texts
+    assert all(ns is not None and ns > 1_700_000_000 * 10**9 for ns in sink.received)
     assert sink.ups[0] is True
 
 

@@ -19,17 +19,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from exporter.model import Identity, ScrapeSpec, Target, TLSConfig
-from exporter.scrape import ScrapeError, SSLContextCache, make_session, scrape_loop, scrape_once
+from exporter.scrape import SSLContextCache, make_session, scrape_loop, scrape_once
 from exporter.scrape.buffers import BodyBuffers
 from exporter.scrape.extract import extract_families
 from exporter.scrape.layout import Extractor
+from exporter.scrape.scraper import Scraper
 from exporter.state import Store
-from tests.support.etcd import free_port
+from tests.support.scrape import MAX, client_tls, scrape, scrape_error
 
 PAYLOAD = (
     Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "etcd-3.5.metrics"
 ).read_bytes()
-MAX = 1024 * 1024
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
 
@@ -48,24 +48,6 @@ def metrics_app(
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with make_session(concurrency=8) as s:
         yield s
-
-
-async def scrape(session: aiohttp.ClientSession, url: str, **kwargs: object) -> object:
-    spec = ScrapeSpec(url=url, tls=kwargs.pop("tls", None))  # type: ignore[arg-type]
-    async with asyncio.timeout(10):
-        return await scrape_once(
-            session=session,
-            spec=spec,
-            timeout=float(kwargs.pop("timeout", 5.0)),  # type: ignore[arg-type]
-            max_bytes=int(kwargs.pop("max_bytes", MAX)),  # type: ignore[call-overload]
-            tls_contexts=SSLContextCache(),
-        )
-
-
-async def scrape_error(session: aiohttp.ClientSession, url: str, **kwargs: object) -> ScrapeError:
-    with pytest.raises(ScrapeError) as err:
-        await scrape(session, url, **kwargs)
-    return err.value
 
 
 async def test_families_of_a_real_payload(
@@ -198,28 +180,9 @@ def server_context(ca: trustme.CA, *, require_client_cert: bool) -> ssl.SSLConte
         ca.configure_trust(ctx)
         # With TLS 1.3 an asyncio server drops a client without a certificate after the
         # handshake, without an alert; TLS 1.2 fails the handshake itself. (etcd sends the alert:
-        # see the integration test below.)
+        # see tests/integration/test_scrape_etcd.py.)
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     return ctx
-
-
-def client_tls(
-    ca: trustme.CA, tmp_path: Path, *, files: bool, with_cert: bool = True, **more: object
-) -> TLSConfig:
-    client = ca.issue_cert("etcd-client")
-    cert = "".join(blob.bytes().decode() for blob in client.cert_chain_pems)
-    key = client.private_key_pem.bytes().decode()
-    if not files:
-        data = {"cert_data": cert, "key_data": key} if with_cert else {}
-        return TLSConfig(ca_data=ca.cert_pem.bytes().decode(), **data, **more)  # type: ignore[arg-type]
-    for name, text in (
-        ("ca.crt", ca.cert_pem.bytes().decode()),
-        ("tls.crt", cert),
-        ("tls.key", key),
-    ):
-        (tmp_path / name).write_text(text)
-    paths = {"cert_file": str(tmp_path / "tls.crt"), "key_file": str(tmp_path / "tls.key")}
-    return TLSConfig(ca_file=str(tmp_path / "ca.crt"), **(paths if with_cert else {}), **more)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("files", [True, False], ids=["files", "pem-data"])
@@ -336,12 +299,10 @@ async def test_loop_records_and_logs_transitions_once(
 
     loop = asyncio.create_task(
         scrape_loop(
-            session=session,
+            scraper=Scraper(session, timeout=0.05, max_bytes=MAX),  # min(timeout, interval)
             state=state,
             spec=spec,
             interval=0.05,
-            timeout=1.0,
-            max_bytes=MAX,
             rng=random.Random(1),
         )
     )
@@ -376,54 +337,3 @@ def test_session_limits_connections_not_per_host() -> None:
             return connector.limit, connector.limit_per_host
 
     assert asyncio.run(make()) == (17, 0)
-
-
-# -- real etcd -------------------------------------------------------------------------------
-
-
-@pytest.mark.integration
-@pytest.mark.parametrize("version", ["3.4", "3.5"])
-async def test_real_etcd_behind_mtls(
-    etcd_factory: Callable[..., object],
-    session: aiohttp.ClientSession,
-    ca: trustme.CA,
-    tmp_path: Path,
-    version: str,
-) -> None:
-    """etcd as Gardener runs it: /metrics on the client port, https, client certificates."""
-    server = ca.issue_cert("127.0.0.1")
-    server.cert_chain_pems[0].write_to_path(tmp_path / "server.crt")
-    server.private_key_pem.write_to_path(tmp_path / "server.key")
-    ca.cert_pem.write_to_path(tmp_path / "ca.crt")
-    port = free_port()
-    url = f"https://127.0.0.1:{port}"
-    etcd_factory(
-        version=version,
-        listen_metrics=False,
-        wait=None,
-        extra_args=[
-            f"--listen-client-urls={url}",
-            f"--advertise-client-urls={url}",
-            f"--cert-file={tmp_path / 'server.crt'}",
-            f"--key-file={tmp_path / 'server.key'}",
-            f"--trusted-ca-file={tmp_path / 'ca.crt'}",
-            "--client-cert-auth",
-        ],
-    )
-    tls = client_tls(ca, tmp_path, files=False)
-    families: object = None
-    async with asyncio.timeout(30):
-        while families is None:
-            try:
-                families = await scrape(session, f"{url}/metrics", tls=tls, timeout=2.0)
-            except ScrapeError:
-                await asyncio.sleep(0.2)  # still starting
-    names = {f.name for f in families}  # type: ignore[attr-defined]
-    assert "etcd_disk_wal_fsync_duration_seconds" in names
-    assert len(names) == 18  # every relayed family but the peer round trip (one member)
-    no_cert = client_tls(ca, tmp_path, files=False, with_cert=False)
-    assert (await scrape_error(session, f"{url}/metrics", tls=no_cert)).reason == "tls"
-    assert (await scrape_error(session, f"http://127.0.0.1:{port}/metrics")).reason in (
-        "http_status",
-        "connect",
-    )

@@ -7,21 +7,16 @@ without console errors or requests for external assets.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
-import json
 import os
 import shutil
 import struct
-import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -46,7 +41,6 @@ from exporter.model import (
 from exporter.state import Store
 from exporter.web.app import make_app
 from exporter.web.status import add_status_routes, status_routes
-from tests.support.etcd import free_port
 
 FSYNC = "etcd_disk_wal_fsync_duration_seconds"
 COMMIT = "etcd_disk_backend_commit_duration_seconds"
@@ -82,7 +76,7 @@ def scrapes(fsync: list[float], commit: list[float]) -> list[tuple[RelayedFamily
     ]
 
 
-def target(name: str, *, pod: str | None = None, **volume: str) -> Target:
+def target(name: str, *, pod: str | None = None, **volume: Any) -> Target:
     return Target(
         key=f"shoot--p--{name}/{pod or name}",
         identity=Identity(namespace=f"shoot--p--{name}", project="p", shoot=name,
@@ -98,10 +92,12 @@ def build_store() -> Store:
     store.discovery_synced = True
     store.first_collection_done = True
     ssd = {"storage_class": "fast", "disk_class": "ssd", "expected_storage_class": "fast",
-           "pvc": "main-etcd-etcd-main-0", "pv": "pv-123"}  # fmt: skip
+           "expected_from": "etcd", "pvc": "main-etcd-etcd-main-0", "pv": "pv-123"}  # fmt: skip
     healthy = store.upsert(target("healthy", **ssd))
     hdd = {"storage_class": "standard", "disk_class": "hdd", "provisioner": "kubernetes.io/gce-pd",
-           "disk_type": "pd-standard"}  # fmt: skip
+           "disk_type": "pd-standard", "volume_handle": "pvc-5e1c0f9a",
+           "capacity_bytes": 25 * 1024**3, "expected_write_iops": 37.5,
+           "iops_basis": "GCE pd-standard: 1.5 write IOPS per GiB"}  # fmt: skip
     slow = store.upsert(target("slowdisk", **hdd))
     down = store.upsert(target("down", **ssd))
     store.upsert(target("new", **ssd))  # never scraped: pending
@@ -148,6 +144,12 @@ async def test_page_lists_every_target_worst_first(client: TestClient) -> None:
     assert "slow-disk" in text
     assert "WAL fsync p99" in text
     assert "3 (range on pods)" in text
+    assert "expected fast (from etcd)" in text
+    assert (
+        "volume: 25 GiB: ~37.5 write IOPS expected (GCE pd-standard: 1.5 write IOPS per GiB), "
+        "below etcd&#x27;s 50"
+    ) in text
+    assert "· disk pvc-5e1c0f9a" in text
     assert "no-store" in resp.headers["Cache-Control"]
 
 
@@ -176,6 +178,12 @@ async def test_api_targets_is_json_for_scripts(client: TestClient) -> None:
     assert doc["ready"] is True
     assert doc["summary"]["total"] == 5
     slow = doc["targets"][0]
+    assert slow["volume"]["volume_handle"] == "pvc-5e1c0f9a"
+    assert (slow["volume"]["capacity_bytes"], slow["volume"]["expected_write_iops"]) == (
+        25 * 1024**3,
+        37.5,
+    )
+    assert doc["targets"][1]["volume"]["expected_write_iops"] is None
     assert slow["wal_fsync"]["count"] == 360
     # rank 0.99 * 360 = 356.4 lies 296.4 of 300 into (32 ms, 64 ms].
     assert slow["wal_fsync"]["p99_seconds"] == pytest.approx(0.032 + 0.032 * 296.4 / 300)
@@ -282,98 +290,6 @@ async def test_page_renders_in_headless_chromium(
         await asyncio.to_thread(shutil.copyfile, png, keep)
 
 
-# -- the real daemon --------------------------------------------------------------------------
-
-
-@pytest.mark.integration
-@pytest.mark.slow
-async def test_daemon_serves_live_verdicts(
-    tmp_path: Path, etcd_factory: Any, fast_dir: Path
-) -> None:
-    """`run --discovery=static` against a slowed and a healthy etcd: `/api/targets` turns from
-    pending to slow-disk and ok after two scrapes, and `/` escapes a hostile pod name."""
-    slow = await asyncio.to_thread(etcd_factory, name="slow", fsync_delay_us=30_000)
-    fast = await asyncio.to_thread(etcd_factory, name="fast", data_dir=fast_dir / "fast.etcd")
-    targets = tmp_path / "targets.yaml"
-    entries = [
-        {"name": "slow", "metrics_url": slow.metrics_url, "namespace": "shoot--dev--slow",
-         "etcd": "etcd-main", "pod": "etcd-main-0", "storage_class": "standard",
-         "disk_class": "hdd", "log": {"file": str(slow.log_path)}},
-        {"name": "fast", "metrics_url": fast.metrics_url, "namespace": "shoot--dev--fast",
-         "etcd": "etcd-main", "pod": HOSTILE_POD, "storage_class": "fast", "disk_class": "ssd"},
-    ]  # fmt: skip
-    await asyncio.to_thread(targets.write_text, json.dumps({"targets": entries}))
-    port = free_port()
-    daemon = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "exporter", "run", "--discovery=static",
-        f"--static.targets-file={targets}", f"--web.listen-address=127.0.0.1:{port}",
-        "--scrape.interval=1s", stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    stop = asyncio.Event()
-    writer = asyncio.create_task(write_until(stop, [slow, fast]))
-    try:
-        async with asyncio.timeout(60), aiohttp.ClientSession() as http:
-            want = {"slow": "slow-disk", "fast": "ok"}
-            doc = await poll_verdicts(http, f"http://127.0.0.1:{port}/api/targets", want)
-            page = await (await http.get(f"http://127.0.0.1:{port}/")).text()
-    finally:
-        stop.set()
-        await writer
-        daemon.terminate()
-        await asyncio.wait_for(daemon.wait(), 10)
-    verdicts = {t["key"]: t["verdict"] for t in doc["targets"]}
-    assert verdicts == {"slow": "slow-disk", "fast": "ok"}, doc
-    slow_doc = doc["targets"][0]
-    assert slow_doc["wal_fsync"]["p99_seconds"] > 0.010
-    assert slow_doc["live"]["scrape_up"] is True
-    assert "WAL fsync p99" in slow_doc["reason"]
-    assert html.escape(HOSTILE_POD) in page
-    assert HOSTILE_POD not in page
-    assert page.index(">slow-disk<") < page.index(">ok<")
-
-
-@pytest.fixture
-def fast_dir(tmp_path: Path) -> Iterator[Path]:
-    """A directory on tmpfs, where fsync costs nothing (else tmp_path): "healthy" must not
-    depend on this machine's disk."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    with tempfile.TemporaryDirectory(dir=shm, prefix="status-test-") as path:
-        yield Path(path)
-
-
-async def poll_verdicts(
-    http: aiohttp.ClientSession, url: str, want: dict[str, str], *, deadline: float = 30
-) -> dict[str, Any]:
-    """/api/targets once its verdicts are `want` (the daemon needs two scrapes, and a window
-    may by chance hold no fsync), or the last answer after `deadline` seconds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline
-    doc: dict[str, Any] = {}
-    while loop.time() < end:
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(url) as resp:
-                if resp.status == 200:
-                    doc = await resp.json()
-                    if {t["key"]: t["verdict"] for t in doc["targets"]} == want:
-                        return doc
-        await asyncio.sleep(0.3)
-    return doc
-
-
-async def write_until(stop: asyncio.Event, members: list[Any]) -> None:
-    """Puts to every member (so that there are fsyncs to measure) until `stop` is set."""
-    i = 0
-    while not stop.is_set():
-        for m in members:
-            with contextlib.suppress(OSError, RuntimeError):
-                await asyncio.to_thread(m.put, f"/registry/leases/ns/l{i % 10}", "v", timeout=5)
-        i += 1
-        await asyncio.sleep(0.02)
-
-
 async def test_crash_looping_member_shows_its_state_restarts_and_last_run(
     aiohttp_client: Callable[..., Awaitable[TestClient]],
 ) -> None:
@@ -416,3 +332,40 @@ async def test_crash_looping_member_shows_its_state_restarts_and_last_run(
     assert only["live"]["member_state"] == "restarting"
     assert only["live"]["restarts_total"] == 5
     assert only["live"]["scrape_up"] is False
+
+
+async def test_page_shows_each_member_against_its_class_median(
+    aiohttp_client: Callable[..., Awaitable[TestClient]],
+) -> None:
+    """Five members at 1.99 ms and one at 7.96 ms (4×, under etcd's 10 ms) on one class, one
+    member alone on another: the same ratios and note as `diagnose` (exporter/diagnosis/
+    classmedian.py), from the daemon's last two scrapes of each member."""
+    store = Store()
+    store.discovery_synced = store.first_collection_done = True
+    members = {f"fast-{i}": ("fast", [0, 400]) for i in range(5)}
+    members |= {"fast-slow": ("fast", [0, 0, 0, 400]), "lonely": ("other", [0, 0, 0, 400])}
+    for name, (storage_class, fsync) in members.items():
+        state = store.upsert(target(name, storage_class=storage_class, disk_class="ssd"))
+        first, second = scrapes(fsync, [0, 400])
+        state.record_scrape_success(first, duration=0.01, now=NOW - 30)
+        state.record_scrape_success(second, duration=0.01, now=NOW - 1)
+        state.set_stream_up(True)
+    client = await aiohttp_client(daemon_app(store))
+    page = html.unescape(await (await client.get("/")).text())
+    assert "<th>× class median</th>" in page
+    assert page.count('<td class="num">1.0×/1.0×</td>') == 5
+    assert page.count('<td class="num">4.0×/1.0×</td>') == 1
+    assert page.count('<td class="num">—</td>') == 1  # lonely: no median for a class of one
+    note = "slow for its class: WAL fsync p99 7.96ms, 4.0× the median of 6 members on fast (1.99ms)"
+    assert page.count(note) == 1
+    doc = await (await client.get("/api/targets")).json()
+    by_pod = {t["pod"]: t for t in doc["targets"]}
+    slow = by_pod["fast-slow"]
+    assert slow["verdict"] == "ok"  # the note does not change the verdict
+    assert slow["reason"].endswith(note)
+    assert slow["remedy"].endswith("(docs/runbooks.md#etcdlatencywalfsyncslowforclass)")
+    assert slow["class_median_ratio"]["slow_for_class"] is True
+    assert slow["class_median_ratio"]["wal_fsync"]["members"] == 6
+    assert slow["class_median_ratio"]["wal_fsync"]["median_seconds"] == pytest.approx(0.00199)
+    assert by_pod["fast-0"]["class_median_ratio"]["slow_for_class"] is False
+    assert by_pod["lonely"]["class_median_ratio"]["wal_fsync"]["ratio"] is None

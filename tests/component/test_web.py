@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
 import ssl
-import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import bcrypt
@@ -22,17 +18,13 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from exporter.exposition.collector import make_registry
-from exporter.model import Identity, ScrapeSpec, Target, Volume
-from exporter.scrape.extract import extract_families
+from exporter.exposition.handler import make_registry
+from exporter.model import ScrapeSpec, Target
 from exporter.state import Store
 from exporter.web.app import make_app
 from exporter.web.webconfig import ConfigError, load_web_config, server_ssl_context
-from tests.support.etcd import free_port
+from tests.support.web import app_for, store_with_targets
 
-PAYLOAD = (
-    Path(__file__).resolve().parents[1] / "fixtures" / "metrics" / "etcd-3.5.metrics"
-).read_text()
 PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
@@ -41,28 +33,8 @@ TEXT = "text/plain; version=0.0.4; charset=utf-8"
 Client = Callable[..., Awaitable[TestClient]]
 
 
-def store_with_targets(n: int = 3) -> Store:
-    store = Store()
-    families = extract_families(PAYLOAD)
-    for i in range(n):
-        target = Target(
-            key=f"shoot--p--s{i}/etcd-main-0",
-            identity=Identity(f"shoot--p--s{i}", "p", f"s{i}", "etcd-main", "etcd-main-0"),
-            volume=Volume(pvc=f"main-{i}", pv=f"pv-{i}", storage_class="fast", disk_class="ssd"),
-            scrape=ScrapeSpec(url=f"http://10.0.0.{i}:2379/metrics"),
-        )
-        store.upsert(target).record_scrape_success(families, duration=0.01, now=1_700_000_000.0)
-    return store
-
-
 def basic(user: str, password: str) -> dict[str, str]:
     return {"Authorization": aiohttp.encode_basic_auth(user, password)}
-
-
-def app_for(store: Store, **kwargs: object) -> web.Application:
-    exporter_metrics = bool(kwargs.pop("exporter_metrics", False))
-    registry = make_registry(store, shard=0, total_shards=1, exporter_metrics=exporter_metrics)
-    return make_app(store=store, registry=registry, **kwargs)  # type: ignore[arg-type]
 
 
 async def get(
@@ -365,59 +337,3 @@ def test_inline_pem_and_no_tls(tmp_path: Path, ca: trustme.CA) -> None:
     (tmp_path / "list.yml").write_text("- a\n")
     with pytest.raises(ConfigError, match="must be a YAML mapping"):
         load_web_config(str(tmp_path / "list.yml"))
-
-
-def prometheus_api(port: int, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/{path}", timeout=2) as resp:
-        return json.load(resp)["data"]
-
-
-@pytest.mark.e2e
-async def test_real_prometheus_ingests_the_endpoint(
-    tmp_path: Path, serve: Callable[..., Awaitable[int]]
-) -> None:
-    """Prometheus negotiates OpenMetrics; gauges named *_total and histograms are ingested."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus is not installed")
-    port = await serve(app_for(store_with_targets(2), exporter_metrics=True), None)
-    targets = f"static_configs: [{{targets: ['127.0.0.1:{port}']}}]"
-    (tmp_path / "prometheus.yml").write_text(
-        "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
-        f"scrape_configs:\n  - job_name: exporter\n    {targets}\n"
-    )
-    web_port = free_port()
-    prometheus = await asyncio.create_subprocess_exec(
-        binary,
-        f"--config.file={tmp_path / 'prometheus.yml'}",
-        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{web_port}",
-        "--log.level=warn",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        async with asyncio.timeout(60):
-            target = await first_scrape(web_port)
-        assert target["health"] == "up", target["lastError"]
-        query = "query?query=etcd_latency_disk_wal_write_bytes_total"
-        assert len((await asyncio.to_thread(prometheus_api, web_port, query))["result"]) == 2
-        p99 = "histogram_quantile(0.99,etcd_latency_disk_wal_fsync_duration_seconds_bucket)"
-        data = await asyncio.to_thread(prometheus_api, web_port, f"query?query={p99}")
-        assert [r["metric"]["storage_class"] for r in data["result"]] == ["fast", "fast"]
-    finally:
-        prometheus.terminate()
-        await asyncio.wait_for(prometheus.wait(), 15)
-
-
-async def first_scrape(web_port: int) -> Any:
-    """The exporter's target once Prometheus scraped it (up or not)."""
-    for _ in range(200):
-        await asyncio.sleep(0.3)
-        try:
-            active = (await asyncio.to_thread(prometheus_api, web_port, "targets"))["activeTargets"]
-        except OSError:
-            continue  # not listening yet
-        if active and active[0]["health"] != "unknown":
-            return active[0]
-    raise AssertionError("Prometheus never scraped the exporter")

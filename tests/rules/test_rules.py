@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.rules_transform import scale_rules
-from tests.rules.promtool import (
+from tests.support.promtool import (
     DASHBOARDS,
     RULES_FILE,
     RUNBOOKS,
@@ -22,8 +21,7 @@ from tests.rules.promtool import (
     load_rule_groups,
     run_promtool,
 )
-
-pytestmark = pytest.mark.rules
+from tests.support.rules_transform import scale_rules, with_class_min_members
 
 RULE_TESTS = sorted(DASHBOARDS.glob("*.rules.test.yaml"))
 ALERT_NAMES = {
@@ -31,9 +29,14 @@ ALERT_NAMES = {
     "EtcdLatencyWalFsyncCritical",
     "EtcdLatencyBackendCommitSlow",
     "EtcdLatencyBackendCommitCritical",
+    "EtcdLatencyWalFsyncSlowForClass",
+    "EtcdLatencyBackendCommitSlowForClass",
     "EtcdLatencySlowRequests",
     "EtcdLatencyHddStorage",
     "EtcdLatencyStorageClassMismatch",
+    "EtcdLatencySeedProviderMismatch",
+    "EtcdLatencyExpectedClassMissing",
+    "EtcdLatencyVolumeIopsLow",
     "EtcdLatencyHeartbeatLate",
     "EtcdLatencyMemberCrashLooping",
     "EtcdLatencyTargetDown",
@@ -155,3 +158,40 @@ def test_scaled_copy_for_tests_is_valid(tmp_path: Path) -> None:
 def test_scaled_copy_refuses_sub_second_durations() -> None:
     with pytest.raises(ValueError, match="below one second"):
         scale_rules(RULES_FILE.read_text(), factor=1 / 600)
+
+
+def _medians(groups: list[dict[str, Any]]) -> dict[str, str]:
+    return {
+        r["record"]: r["expr"]
+        for g in groups
+        for r in g["rules"]
+        if re.match(r"^storage_class:.+:p99_5m_median$", r.get("record", ""))
+    }
+
+
+def test_class_alerts_compare_with_one_floor() -> None:
+    """Each …SlowForClass alert has one `:p99_5m > <floor>` comparison (the chart's `floor`)."""
+    rules = _alert_rules()
+    for name in ("EtcdLatencyWalFsyncSlowForClass", "EtcdLatencyBackendCommitSlowForClass"):
+        floors = re.findall(r":p99_5m\s*>\s*([0-9.]+)", rules[name]["expr"])
+        assert len(floors) == 1, name
+        assert 0 < float(floors[0]) < 0.025, name
+
+
+def test_class_min_members_copy(tmp_path: Path) -> None:
+    """The end-to-end test's copy changes only the class medians' minimum of members, and parses."""
+    text = RULES_FILE.read_text()
+    copy = with_class_min_members(text, 1)
+    path = tmp_path / "one-member.rules.yaml"
+    path.write_text(copy)
+    run_promtool("check", "rules", str(path))
+    before, after = load_rule_groups(), yaml.safe_load(copy)["groups"]
+    assert sorted(_medians(before)) == sorted(_medians(after))
+    assert len(_medians(after)) == 2
+    for name, expr in _medians(after).items():
+        assert expr.rstrip().endswith(">= 1"), name
+        assert _medians(before)[name].rstrip().endswith(">= 5"), name
+    for group in before:
+        for rule in group["rules"]:
+            if rule.get("record") not in _medians(before):
+                assert rule in next(g["rules"] for g in after if g["name"] == group["name"])

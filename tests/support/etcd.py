@@ -26,7 +26,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -508,3 +508,7 @@ class EtcdPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# The `etcd_factory` fixture (tests/conftest.py): `start(version=..., name=..., ...)` → a member.
+StartEtcd = Callable[..., EtcdProcess]

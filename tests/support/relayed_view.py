@@ -9,11 +9,11 @@ families as the collector exposes them after a direct scrape of etcd.
 
 from __future__ import annotations
 
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics as m
-from exporter.exposition.collector import make_registry
-from exporter.exposition.handler import render_collector
+from exporter.exposition.handler import make_registry
 from exporter.model import Identity, RelayedFamily, ScrapeSpec, Target, Volume
 from exporter.state import Store
 
@@ -63,7 +63,7 @@ def direct_view(families: tuple[RelayedFamily, ...], namespace: str, pod: str) -
     )
     store.upsert(target).record_scrape_success(families, duration=0.01)
     registry = make_registry(store, shard=0, total_shards=1, exporter_metrics=False)
-    return relayed_view(render_collector(registry.collector, openmetrics=False), namespace, pod)
+    return relayed_view(generate_latest(registry).decode(), namespace, pod)
 
 
 def shape(

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from exporter.commands.diagnose import logread
-from exporter.commands.diagnose.logread import LogReadError, log_evidence, read_events, within
+from exporter.commands.diagnose.logread import LogReadError, read_events, within
+from exporter.diagnosis.evidence import events_evidence
 from exporter.model import CommandLogSpec, Event, EventKind, FileLogSpec
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -72,7 +73,7 @@ async def read(path: Path, since: float = 3600) -> list[Event]:
 async def test_file_window_is_counted_by_kind_operation_and_resource(tmp_path: Path) -> None:
     log = tmp_path / "etcd.log"
     log.write_text("\n".join(LINES) + "\n")
-    evidence = log_evidence(await read(log), scope="in the last 1h")
+    evidence = events_evidence(await read(log), scope="in the last 1h")
     assert evidence.slow_requests == 4  # three plain lines and the CRI one; not the old one
     assert (evidence.top_operation, evidence.top_resource, evidence.top_count) == ("put", "pods", 3)
     assert evidence.slow_fdatasync == 1
@@ -80,7 +81,7 @@ async def test_file_window_is_counted_by_kind_operation_and_resource(tmp_path: P
     assert evidence.heartbeat_late == 1
     assert evidence.leader_changes == 1
     assert evidence.read is True
-    narrow = log_evidence(await read(log, since=1500), scope="in the last 25m")
+    narrow = events_evidence(await read(log, since=1500), scope="in the last 25m")
     assert narrow.slow_requests == 2
 
 

@@ -6,6 +6,7 @@ import asyncio
 import copy
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,13 @@ import pytest
 from exporter.commands.diagnose.progress import Progress
 from exporter.commands.diagnose.table import COLUMNS, clean, render_table
 from exporter.diagnosis.histogram import Latency
-from exporter.diagnosis.report import EtcdReport, exit_code, report_json, sort_reports
+from exporter.diagnosis.report import (
+    EtcdReport,
+    exit_code,
+    report_json,
+    sort_reports,
+    with_class_medians,
+)
 from exporter.diagnosis.verdict import DiskEvidence, LogEvidence, VerdictCode, judge
 from exporter.model import Identity, Target, Volume
 
@@ -61,7 +68,10 @@ SSD = Volume(pvc="main-etcd-etcd-main-0", pv="pv-1", storage_class="fast", disk_
              expected_storage_class="fast")  # fmt: skip
 HDD = Volume(pvc="main-etcd-etcd-main-0", pv="pv-2", storage_class="standard", disk_class="hdd",
              provisioner="pd.csi.storage.gke.io", disk_type="pd-standard",
-             expected_storage_class="fast")  # fmt: skip
+             expected_storage_class="fast", expected_from="etcd",
+             volume_handle="projects/p/zones/z/disks/pvc-2", capacity_bytes=10 * 1024**3,
+             expected_write_iops=15.0,
+             iops_basis="GCE pd-standard: 1.5 write IOPS per GiB")  # fmt: skip
 NOISY = LogEvidence(
     scope="in the last 1h", slow_requests=7, top_operation="range", top_resource="pods", top_count=5
 )
@@ -90,12 +100,17 @@ def test_table_lists_every_member_worst_first_with_reasons() -> None:
     verdicts = [line.split()[-1] for line in lines[1:5]]
     assert verdicts == ["slow-disk", "slow-requests-not-disk", "unreachable", "ok"]
     row = lines[1].split()
-    assert row[:9] == ["prod", "etcd-main", "etcd-main-1", "standard", "hdd", "fast", "412ms",
-                       "2.1ms", "7"]  # fmt: skip
+    assert row[:10] == ["prod", "etcd-main", "etcd-main-1", "standard", "hdd", "fast", "412ms",
+                        "2.1ms", "—", "7"]  # fmt: skip
     assert "range/pods" in lines[1]
     assert "unreachable  unreachable" in lines[3]
     assert "shoot--p--prod/etcd-main-1: slow-disk: WAL fsync p99 412ms > 10ms over 30s" in text
     assert "  remedy: move the member to an SSD StorageClass" in text
+    assert (
+        "  volume: 10 GiB: ~15 write IOPS expected (GCE pd-standard: 1.5 write IOPS per GiB), "
+        "below etcd's 50, disk projects/p/zones/z/disks/pvc-2\n"
+    ) in text
+    assert text.count("  volume: ") == 1  # the others know neither size nor disk
     assert lines[-1] == (
         "4 etcd members: 1 slow-disk, 1 slow-requests-not-disk, 1 unreachable, 1 ok "
         "(window 30s, logs of the last 1h)"
@@ -137,6 +152,14 @@ def test_json_matches_the_schema_and_the_table() -> None:
     assert first["wal_fsync"]["p99_seconds"] == 0.412
     assert first["wal_fsync"]["share_above_16ms"] == 0.62
     assert first["volume"]["mismatch"] is True
+    assert first["volume"]["expected_from"] == "etcd"
+    assert first["volume"]["volume_handle"] == "projects/p/zones/z/disks/pvc-2"
+    assert (first["volume"]["capacity_bytes"], first["volume"]["expected_write_iops"]) == (
+        10 * 1024**3,
+        15.0,
+    )
+    assert first["volume"]["iops_basis"] == "GCE pd-standard: 1.5 write IOPS per GiB"
+    assert doc["etcds"][1]["volume"]["capacity_bytes"] is None
     assert first["logs"]["top_operation"] == "range"
     assert doc["etcds"][2]["scrape"] == {
         "source": None,  # these targets have no scrape spec
@@ -182,6 +205,80 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
 
 def test_schema_lists_every_verdict() -> None:
     assert schema()["$defs"]["verdict"]["enum"] == [str(c) for c in VerdictCode]
+
+
+# -- × class median ---------------------------------------------------------------------------
+
+
+def class_reports() -> list[EtcdReport]:
+    """19 members at 2.1 ms and one at 8.4 ms on `fast`, 6 uniformly slow members on `standard`
+    (HDD), 4 members on `small` (one of them 10× the others), one without a class."""
+    fine = DiskEvidence(True, window=30, fsync=FAST, commit=FAST)
+    outlier = DiskEvidence(True, window=30, fsync=Latency(0.0084, 900, 0.0), commit=FAST)
+    slow = DiskEvidence(True, window=30, fsync=SLOW, commit=FAST)
+    small = replace(SSD, storage_class="small", expected_storage_class="small")
+    return [
+        *(report(f"etcd-main-{i}", volume=SSD, disk=fine, shoot=f"f{i}") for i in range(19)),
+        report("etcd-main-0", volume=SSD, disk=outlier, shoot="noisy"),
+        *(report(f"etcd-main-{i}", volume=HDD, disk=slow, shoot=f"h{i}") for i in range(6)),
+        *(report(f"etcd-main-{i}", volume=small, disk=fine, shoot=f"s{i}") for i in range(3)),
+        report("etcd-main-3", volume=small, disk=outlier, shoot="s3"),
+        report("etcd-main-0", volume=Volume(), disk=fine, shoot="none"),
+    ]
+
+
+def test_class_median_column_and_note() -> None:
+    plain = class_reports()
+    reports = sort_reports(with_class_medians(plain, min_members=5))
+    assert [r.verdict.code for r in reports] == [r.verdict.code for r in sort_reports(plain)]
+    assert exit_code(reports) == exit_code(plain)  # the note changes no verdict
+    text = render_table(reports, window=30, since=3600)
+    lines = text.splitlines()
+    start = lines[0].index("× CLASS MEDIAN")
+    cells = {(line.split()[0], line[start:].split()[0]) for line in lines[1 : len(reports) + 1]}
+    assert ("noisy", "4.0×/1.0×") in cells
+    assert {c for shoot, c in cells if shoot.startswith("f")} == {"1.0×/1.0×"}
+    assert {c for shoot, c in cells if shoot.startswith("h")} == {"1.0×/1.0×"}  # all slow
+    assert {c for shoot, c in cells if shoot.startswith("s") or shoot == "none"} == {"—"}
+    note = "; slow for its class: WAL fsync p99 8.4ms, 4.0× the median of 20 members on fast"
+    noisy = next(line for line in lines if line.startswith("shoot--p--noisy/etcd-main-0: ok: "))
+    assert noisy.endswith(f"{note} (2.1ms)")
+    assert text.count("slow for its class") == 1  # not the slow class, not the class of 4
+    remedy = lines[lines.index(noisy) + 1]
+    assert remedy.startswith("  remedy: the class is fine, this volume or its node is not")
+    assert remedy.endswith("(docs/runbooks.md#etcdlatencywalfsyncslowforclass)")
+
+    doc = report_json(reports, window=30, since=3600, generated_at=NOW)
+    validate(doc)
+    by_shoot = {e["shoot"]: e["class_median_ratio"] for e in doc["etcds"]}
+    assert by_shoot["noisy"]["slow_for_class"] is True
+    assert by_shoot["noisy"]["wal_fsync"]["ratio"] == 4.0
+    assert by_shoot["noisy"]["wal_fsync"]["median_seconds"] == 0.0021
+    assert by_shoot["h0"]["wal_fsync"]["ratio"] == 1.0
+    assert by_shoot["s3"]["wal_fsync"] == {"ratio": None, "median_seconds": None, "members": 4,
+                                           "floor_seconds": 0.005, "slow": False}  # fmt: skip
+    assert by_shoot["none"] is None
+    # a report not put through with_class_medians has no standing
+    unranked = report_json(plain, window=30, since=3600, generated_at=NOW)["etcds"]
+    assert unranked[0]["class_median_ratio"] is None
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda c: c["wal_fsync"].update(ratio=-1),
+        lambda c: c.pop("slow_for_class"),
+        lambda c: c["backend_commit"].update(extra=1),
+        lambda c: c.update(storage_class=""),
+    ],
+)
+def test_schema_rejects_broken_class_median_ratio(breakage: Any) -> None:
+    reports = with_class_medians(class_reports(), min_members=5)
+    doc = report_json(reports, window=30, since=3600, generated_at=NOW)
+    validate(doc)
+    breakage(doc["etcds"][0]["class_median_ratio"])
+    with pytest.raises(jsonschema.ValidationError):
+        validate(doc)
 
 
 # -- progress indicator -----------------------------------------------------------------------

@@ -80,7 +80,18 @@ def test_never_raises_anything_but_value_error(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.000412, "412µs"), (0.0132, "13.2ms"), (1.25, "1.25s"), (123.0, "2m3s")],
+    [
+        (0.000412, "412µs"),
+        (0.0132, "13.2ms"),
+        (0.1, "100ms"),
+        (1.25, "1.25s"),
+        (2.0, "2s"),
+        (123.0, "2m3s"),
+        (120.2, "2m"),
+        (0.0, "0s"),
+        (None, "n/a"),
+        (float("nan"), "n/a"),
+    ],
 )
-def test_format(seconds: float, text: str) -> None:
+def test_format(seconds: float | None, text: str) -> None:
     assert format_duration(seconds) == text

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.kube.client import KubeConfigError, kubeconfig_path, load_api_client, retry_delay
+from exporter.kube.client import KubeConfigError, kubeconfig_path, load_api_client
 from exporter.kube.errors import ErrorLog, KubeApiError
 from exporter.settings import KubernetesSettings
 
@@ -84,10 +84,3 @@ def test_error_properties() -> None:
     assert KubeApiError(status=410, resource="pods", verb="watch").gone
     assert KubeApiError(status=404, resource="etcds", verb="list").not_found
     assert not KubeApiError(status=500, resource="pods", verb="list").denied
-
-
-def test_retry_delay_grows_with_jitter_and_caps() -> None:
-    first = [retry_delay(0, initial=1.0, maximum=60.0) for _ in range(50)]
-    assert all(0.5 <= d <= 1.0 for d in first)
-    assert len(set(first)) > 1
-    assert all(30.0 <= retry_delay(20, initial=1.0, maximum=60.0) <= 60.0 for _ in range(50))

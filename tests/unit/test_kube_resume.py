@@ -1,4 +1,5 @@
-"""Resuming a pod log: timestamp prefixes and the cursor's exactly-once rule (pure)."""
+"""Resuming a pod log: timestamp prefixes (`exporter.parser.prefix`) and the cursor's
+exactly-once rule (pure)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exporter.sources.resume import NS, WINDOW_NS, Cursor, prefix_ns
+from exporter.parser.prefix import PrefixClock, parse_prefix_time, prefix_ns
+from exporter.sources.resume import NS, WINDOW_NS, Cursor
 
 
 @pytest.mark.parametrize(
@@ -22,6 +24,8 @@ def test_prefix_ns(prefix: str, expected: datetime) -> None:
     got = prefix_ns(prefix)
     assert got is not None
     assert got // NS == int(expected.timestamp())
+    assert PrefixClock().ns(prefix) == got
+    assert parse_prefix_time(prefix) == expected.replace(microsecond=got // 1000 % 1_000_000)
 
 
 def test_prefix_keeps_nanoseconds() -> None:
@@ -38,6 +42,21 @@ def test_prefix_keeps_nanoseconds() -> None:
 )
 def test_prefix_rejects_garbage(bad: str) -> None:
     assert prefix_ns(bad) is None
+    assert PrefixClock().ns(bad) is None
+    assert parse_prefix_time(bad) is None
+
+
+def test_the_clock_remembers_a_bounded_number_of_seconds() -> None:
+    """The clock gives what `prefix_ns` gives, from its memory of whole seconds too, and forgets
+    them all once it holds `size` of them."""
+    clock = PrefixClock(size=3)
+    rng = random.Random(5)
+    for _ in range(200):
+        prefix = f"2026-11-21T05:30:{rng.randrange(6):02d}.{rng.randrange(10**9):09d}Z"
+        assert clock.ns(prefix) == prefix_ns(prefix)
+        assert len(clock._seconds) <= 3
+    assert clock.ns("2026-13-40T05:30:12Z") is None  # remembered as no time, still none
+    assert clock.ns("2026-13-40T05:30:12Z") is None
 
 
 def test_floor_drops_older_lines() -> None:

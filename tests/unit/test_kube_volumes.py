@@ -166,8 +166,11 @@ def test_trims_read_emulator_objects() -> None:
     assert trim_claim(
         objects.pvc(namespace=NS, name="c", volume="v", storage_class=None)
     ) == ClaimInfo(NS, "c", None, "v")
-    pv = trim_pv(objects.pv(name="v", claim_namespace=NS, claim="c", storage_class="s", driver="d"))
-    assert pv == PVInfo("v", "s", "d")
+    pv = trim_pv(
+        objects.pv(name="v", claim_namespace=NS, claim="c", storage_class="s", driver="d",
+                   claim_uid="u-1", capacity="10Gi")
+    )  # fmt: skip
+    assert pv == PVInfo("v", "s", "d", "pvc-u-1", 10 * 1024**3)
     sc = trim_class(
         objects.storage_class(name="s", provisioner="p", parameters={"type": "x"}, default=True)
     )

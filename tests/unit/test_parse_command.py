@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import io
 import itertools
 import json
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from exporter.cli import FAST_ENV_PREFIX, fast_parse_args, load
+from exporter.cli import load
 from exporter.commands.parse import command as parse_command
 from exporter.commands.parse.command import (
     OVERLONG,
@@ -262,29 +261,6 @@ def test_subprocess_missing_file() -> None:
     assert b"cannot open /nonexistent/etcd.log" in done.stderr
 
 
-def test_bench_corpus_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The benchmark's generated corpus is classified as generated (what the bench compares)."""
-    spec = importlib.util.spec_from_file_location("parse_bench", REPO / "bench" / "parse_bench.py")
-    assert spec is not None
-    assert spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    path = tmp_path / "corpus.log"
-    counts = bench.generate(path, 5_000)
-    _, out, _ = run(["--output", "json", str(path)], capsys)
-    doc = json.loads(out)
-    assert doc["lines"] == {
-        "read": 5_000,
-        "unparsed": 0,
-        "events": counts["request"] + counts["fdatasync"],
-    }
-    assert doc["events_by_kind"] == {
-        "slow_request": counts["request"],
-        "slow_fdatasync": counts["fdatasync"],
-    }
-    assert set(doc["slow_requests"]["by_operation"]) == {"range", "txn", "put", "lease_grant"}
-
-
 def blocks(data: bytes, **kwargs: int) -> tuple[list[bytes], int]:
     """The lines of every block read_blocks yields, and the overlong lines it dropped."""
     lines: list[bytes] = []
@@ -348,36 +324,11 @@ def test_parallel_child_failure_is_read_again(
     assert scan_parallel(str(path), 3).as_json() == sequential.as_json()
 
 
-def test_fast_parse_args_match_the_settings_models(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert FAST_ENV_PREFIX == ENV_PREFIX
+def test_parse_from_the_command_line(tmp_path: Path) -> None:
+    """`parse FILE` does not import the daemon; flags, environment and `--help` go through the
+    settings models."""
     output = ParseSettings.model_fields["output"].annotation
     assert set(typing.get_args(output)) == {"summary", "json", "events"}
-    for key in [k for k in os.environ if k.upper().startswith(ENV_PREFIX)]:
-        monkeypatch.delenv(key)
-    words = ["--output", "--output=json", "json", "events", "summary", "JSON", "-", "--"]
-    words += ["a.log", "b.log.gz", "/var/log/pods/e_0/etcd/0.log", "", "-x", "--output=bad"]
-    words += ["--out", "--help", "a,b", "[a]", '"a"', " a", "a b", "null", "None", "true", "1"]
-    rng = random.Random(4)
-    fast_count = 0
-    for _ in range(400):
-        args = [rng.choice(words) for _ in range(rng.randrange(4))]
-        fast = fast_parse_args(args, os.environ)
-        if fast is None:
-            continue
-        fast_count += 1
-        try:
-            full = load(ParseSettings, "parse", args)
-        except SystemExit:  # the full parser refuses what the fast one took
-            pytest.fail(f"fast path took {args}")
-        assert (fast.files, fast.output) == (full.files, full.output), args
-    assert fast_count > 30
-    assert fast_parse_args(["--output", "json", "a.log"], {"etcd_latency_output": "x"}) is None
-    assert fast_parse_args(["a.log", "--output", "json"], {}) is None
-
-
-def test_parse_starts_without_pydantic(tmp_path: Path) -> None:
-    """`parse FILE` imports neither pydantic nor the daemon; `--help` and env settings still
-    go through the settings models."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(ENV_PREFIX)}
     argv = [sys.executable, "-X", "importtime", "-m", "exporter", "parse", "--output=json"]
     done = subprocess.run(
@@ -385,7 +336,9 @@ def test_parse_starts_without_pydantic(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     imported = {line.split(b"|")[-1].strip() for line in done.stderr.splitlines()}
-    assert not {m for m in imported if m.split(b".")[0] in (b"pydantic", b"aiohttp", b"asyncio")}
+    daemon = (b"aiohttp", b"exporter.app", b"exporter.sources", b"exporter.state")
+    assert not {m for m in imported if m.startswith(daemon)}
+    assert b"exporter.commands.parse.command" in imported
     assert json.loads(done.stdout)["lines"]["read"] == len(FIXTURE.read_bytes().splitlines())
     via_env = subprocess.run(
         [sys.executable, "-m", "exporter", "parse", str(FIXTURE)],

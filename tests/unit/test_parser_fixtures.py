@@ -21,13 +21,10 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from exporter.commands.parse.command import event_record
-from exporter.model import Event
-from exporter.parser import UNPARSED, parse_line
+from tests.support.parse_corpus import classification
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LOGS = sorted(FIXTURES.glob("etcd-*/*.log"))
@@ -35,16 +32,6 @@ LOGS = sorted(FIXTURES.glob("etcd-*/*.log"))
 
 def expected_path(log: Path) -> Path:
     return log.with_suffix(".expected.jsonl")
-
-
-def classification(number: int, line: str) -> dict[str, Any]:
-    """What the parser makes of one line, in the expected files' format."""
-    result = parse_line(line)
-    if isinstance(result, Event):
-        record = event_record(number, result)
-        record["expected_seconds"] = result.expected_seconds
-        return record
-    return {"line": number, "kind": "unparsed" if result is UNPARSED else None}
 
 
 def read_lines(log: Path) -> list[str]:
@@ -88,6 +75,9 @@ GREP: dict[str, str] = {
     "slow_grpc_request": r"\"level\":\"warn\".*\"msg\":\"request stats\"",
     "peer_unhealthy": r"health check for peer .* could not connect|prober detected unhealthy",
     "snapshot_transfer_slow": r"snapshotting (is taking more than|taking too long)",
+    "defrag_started": r"\"msg\":\"starting defragment\"|starting to defragment the storage",
+    "defrag_finished": r"\"msg\":\"(defragmented|finished defragmenting directory|failed to "
+    r"defragment)\"|(finished defragmenting|failed to defragment) the storage backend",
 }
 
 
@@ -120,6 +110,8 @@ def test_fixtures_cover_the_kinds_real_etcd_logs_here() -> None:
         "slow_grpc_request",
         "peer_unhealthy",
         "snapshot_transfer_slow",
+        "defrag_started",
+        "defrag_finished",
         None,
     } <= kinds
     assert {"range", "txn", "put", "delete_range", "lease_grant", "lease_revoke"} <= operations

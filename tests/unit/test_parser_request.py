@@ -9,7 +9,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.model import Operation
-from exporter.parser.request import go_unquote, operation_of, resource_of, resource_of_key
+from exporter.parser.request import describe, go_unquote, resource_of_key
+
+
+def operation_of(prefix: str, request_text: str) -> Operation:
+    return describe(prefix, request_text)[0]
+
+
+def resource_of(request_text: str) -> str:
+    """The resource does not depend on the prefix."""
+    resources = {describe(prefix, request_text)[1] for prefix in ("", "read-only range ")}
+    assert len(resources) == 1
+    return resources.pop()
 
 
 @pytest.mark.parametrize(

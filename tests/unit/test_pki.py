@@ -1,5 +1,5 @@
-"""tests/pki.py: Gardener-like certificates verify by server name, never by the pod IP, and a
-CA rotation's bundle verifies both the old-CA server and the new-CA client certificate."""
+"""tests/support/pki.py: Gardener-like certificates verify by server name, never by the pod IP,
+and a CA rotation's bundle verifies both the old-CA server and the new-CA client certificate."""
 
 from __future__ import annotations
 

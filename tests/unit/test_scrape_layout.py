@@ -24,9 +24,14 @@ from exporter.scrape.extract import extract_payload
 from exporter.scrape.layout import WINDOW, Extractor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "metrics"
-PAYLOADS = {v: (FIXTURES / f"etcd-{v}.metrics").read_text() for v in ("3.4", "3.5")}
+# 3.5-trace-disk: a busy member, whose apply histogram (folded, metrics.FOLDED) has 14 op/success
+# pairs
+PAYLOADS = {
+    v: (FIXTURES / f"etcd-{v}.metrics").read_text() for v in ("3.4", "3.5", "3.5-trace-disk")
+}
 SAMPLE_LINE = re.compile(r"(?m)^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}\n]*\})?) (\S+)$")
 WAL = "etcd_disk_wal_fsync_duration_seconds"
+APPLY = "etcd_server_apply_duration_seconds"
 
 
 def bumped(text: str, rng: random.Random) -> str:
@@ -151,11 +156,12 @@ def test_random_edits_same_as_full(data: st.DataObject) -> None:
     body = PAYLOADS[data.draw(st.sampled_from(sorted(PAYLOADS)))].encode()
     extractor = Extractor()
     same_as_full(extractor, body)
-    wal = body.index(f"# HELP {WAL}".encode())
+    anchors = [body.find(f"# HELP {name}".encode()) for name in (WAL, APPLY)]
     for _ in range(data.draw(st.integers(1, 3))):
-        # most edits near the relayed families, some anywhere
+        # most edits near the relayed families (the fsync one, the folded one), some anywhere
         near = data.draw(st.booleans())
-        lo, hi = (max(0, wal - 3000), min(len(body), wal + 3000)) if near else (0, len(body))
+        anchor = data.draw(st.sampled_from([a for a in anchors if a >= 0]))
+        lo, hi = (max(0, anchor - 3000), min(len(body), anchor + 3000)) if near else (0, len(body))
         at = data.draw(st.integers(lo, hi))
         cut = data.draw(st.integers(at, min(len(body), at + 6)))
         body = body[:at] + data.draw(EDIT_BYTES) + body[cut:]

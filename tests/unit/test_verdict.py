@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from exporter.diagnosis import humanize as h
 from exporter.diagnosis.histogram import (
@@ -24,13 +21,13 @@ from exporter.diagnosis.histogram import (
 )
 from exporter.diagnosis.verdict import (
     NO_METRICS_URL,
-    WAL_FSYNC,
     DiskEvidence,
     LogEvidence,
     VerdictCode,
     judge,
     p99_text,
 )
+from exporter.metrics import ETCD_WAL_FSYNC
 from exporter.model import RelayedFamily, Sample, Volume
 
 ETCD_BOUNDS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024)
@@ -133,7 +130,7 @@ def test_changed_buckets_count_as_reset() -> None:
 
 
 def test_window_latency_over_two_scrapes() -> None:
-    name = WAL_FSYNC
+    name = ETCD_WAL_FSYNC
     before = [family(name, {"0.004": 10, "0.008": 10, "0.016": 10, "+Inf": 10})]
     after = [family(name, {"0.004": 10, "0.008": 20, "0.016": 30, "+Inf": 110})]
     lat = window_latency(before, after, name=name, q=0.99, bound=0.016)
@@ -155,43 +152,6 @@ def test_quantile_bucket_and_how_p99_is_shown() -> None:
     assert [p99_text(x) for x in (first, middle, last)] == ["≤1ms", "63.7ms", "≥1.02s"]
     assert p99_text(None) == "n/a"
     assert p99_text(Latency(p99=None, count=0, share_above=None)) == "n/a"
-
-
-# -- promtool agrees with our histogram_quantile ------------------------------------------------
-
-
-@pytest.mark.rules
-def test_quantile_matches_promtool(tmp_path: Path) -> None:
-    """The same buckets through PromQL's histogram_quantile give the same p99."""
-    if shutil.which("promtool") is None:
-        pytest.skip("promtool is not installed")
-    cases = [hist(0, 0, 50, 100), hist(0, 3, 7, 7, 60, 61, 200), hist(5, 5, 5, 5, 5, 5, 5, 9)]
-    series, exprs = [], []
-    for i, case in enumerate(cases):
-        for bound, cum in zip(case.bounds, case.cumulative, strict=True):
-            le = "+Inf" if math.isinf(bound) else repr(bound)
-            series.append({"series": f'h_bucket{{case="{i}",le="{le}"}}', "values": str(cum)})
-        exprs.append(
-            {
-                "expr": f'histogram_quantile(0.99, h_bucket{{case="{i}"}})',
-                "eval_time": "0m",
-                "exp_samples": [{"labels": f'{{case="{i}"}}', "value": quantile(0.99, case)}],
-            }
-        )
-    test = {"interval": "1m", "input_series": series, "promql_expr_test": exprs}
-    (tmp_path / "rules.yml").write_text("groups: []\n")
-    (tmp_path / "test.yml").write_text(
-        yaml.safe_dump({"rule_files": ["rules.yml"], "tests": [test]})
-    )
-    out = subprocess.run(
-        ["promtool", "test", "rules", "test.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
 
 
 # -- verdicts ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Discovers every member like the daemon (`discover_once` in this package), then per member,
 concurrently: scrapes /metrics, waits `--window`, scrapes again (the difference gives WAL fsync
-and backend commit p99 over the window) and meanwhile reads the last `--since` of its log. The
+and backend commit p99 over the window), then reads the last `--since` of its log. The
 evidence goes through `exporter.diagnosis.verdict.judge`; the report is a table or JSON on stdout.
 
 `--concurrency` bounds the members being scraped or having their log read at the same time; the
@@ -26,29 +26,31 @@ from typing import TextIO
 import aiohttp
 
 from exporter.commands.diagnose.discover_once import DiscoveryFailed, discover_once
-from exporter.commands.diagnose.logread import LogReadError, PodLogs, log_evidence, read_events
+from exporter.commands.diagnose.logread import LogReadError, PodLogs, read_events
 from exporter.commands.diagnose.progress import Progress
 from exporter.commands.diagnose.table import render_table
 from exporter.diagnosis import humanize as h
-from exporter.diagnosis.histogram import Latency, window_latency
-from exporter.diagnosis.report import EtcdReport, exit_code, report_json, sort_reports
-from exporter.diagnosis.verdict import (
-    BACKEND_COMMIT,
-    NO_METRICS_URL,
-    NOT_RUNNING,
-    QUANTILE,
-    SHARE_BOUND,
-    WAL_FSYNC,
-    DiskEvidence,
-    LogEvidence,
-    MemberEvidence,
-    judge,
+from exporter.diagnosis.evidence import (
+    disk_between,
+    events_evidence,
+    fsync_p99,
+    not_scraped,
+    slow_applies_between,
 )
-from exporter.model import SOURCE_SHOOT_PROMETHEUS, RelayedFamily, ScrapeSpec, Target
+from exporter.diagnosis.histogram import Latency
+from exporter.diagnosis.report import (
+    EtcdReport,
+    exit_code,
+    report_json,
+    sort_reports,
+    with_class_medians,
+)
+from exporter.diagnosis.verdict import DiskEvidence, LogEvidence, MemberEvidence, judge
+from exporter.model import RelayedFamily, ScrapeSpec, Target
 from exporter.runtime.logconfig import setup_logging
-from exporter.scrape.client import make_session, scrape_once
+from exporter.scrape.client import make_session
 from exporter.scrape.errors import ScrapeError
-from exporter.scrape.federate import Federation
+from exporter.scrape.scraper import Scraper, make_scraper
 from exporter.settings import DiagnoseSettings
 
 logger = logging.getLogger(__name__)
@@ -61,13 +63,11 @@ class Context:
     """What every member's examination shares."""
 
     settings: DiagnoseSettings
-    session: aiohttp.ClientSession
+    scraper: Scraper  # one session, one set of scrape caches, the source's federation
     kube: PodLogs | None
     limit: asyncio.Semaphore
     progress: Progress
     now: datetime
-    # members read from their namespace's Prometheus (--scrape.source=shoot-prometheus)
-    federation: Federation | None = None
 
 
 def run_diagnose(settings: DiagnoseSettings) -> int:
@@ -88,7 +88,7 @@ async def diagnose(settings: DiagnoseSettings, *, out: TextIO, progress: Progres
             raise DiscoveryFailed(_nothing_found(settings))
         progress.total = len(targets)
         reports = await examine_all(targets, settings=settings, kube=kube, progress=progress)
-    reports = sort_reports(reports)
+    reports = sort_reports(with_class_medians(reports, min_members=settings.class_min_members))
     if settings.output == "json":
         doc = report_json(
             reports, window=settings.window, since=settings.since, generated_at=datetime.now(UTC)
@@ -113,32 +113,31 @@ async def examine_all(
     async with _session(settings) as session:
         ctx = Context(
             settings=settings,
-            session=session,
+            scraper=_scraper(settings, session),
             kube=kube,
             limit=asyncio.Semaphore(settings.concurrency),
             progress=progress,
             now=datetime.now(UTC),
-            federation=_federation(settings, session),
         )
         try:
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(examine(t, ctx), name=f"diagnose {t.key}") for t in targets]
         finally:
-            if ctx.federation is not None:
-                await ctx.federation.close()
+            await ctx.scraper.close()
     return [t.result() for t in tasks]
 
 
-def _federation(settings: DiagnoseSettings, session: aiohttp.ClientSession) -> Federation | None:
-    """One /federate request per namespace and round of scrapes, shared by its members: an
-    answer is reused for half the window, so the second round asks again."""
-    if settings.scrape.source != SOURCE_SHOOT_PROMETHEUS:
-        return None
-    return Federation(
-        session=session,
-        jobs=settings.scrape.shoot_prometheus_jobs,
-        timeout=settings.scrape.timeout,
-        max_bytes=settings.scrape.max_bytes,
+def _scraper(settings: DiagnoseSettings, session: aiohttp.ClientSession) -> Scraper:
+    """With --scrape.source=shoot-prometheus, one /federate request per namespace and round of
+    scrapes, shared by its members: an answer is reused for half the window, so the second
+    round asks again."""
+    sc = settings.scrape
+    return make_scraper(
+        session,
+        source=sc.source,
+        jobs=sc.shoot_prometheus_jobs,
+        timeout=sc.timeout,
+        max_bytes=sc.max_bytes,
         max_age=settings.window / 2,
     )
 
@@ -153,13 +152,15 @@ async def _session(settings: DiagnoseSettings) -> AsyncIterator[aiohttp.ClientSe
 
 
 async def examine(target: Target, ctx: Context) -> EtcdReport:
-    """One member: two scrapes `--window` apart and its recent log, judged."""
-    run: list[Latency | None] = []
-    async with asyncio.TaskGroup() as tg:
-        logs_task = tg.create_task(_logs(target, ctx))
-        disk = await _disk(target, ctx, run=run)
-    logs = logs_task.result()
-    member = member_evidence(target, run[0] if run else None, now=time.time())
+    """One member: two scrapes `--window` apart, then its recent log, judged.
+
+    The log is read after the window so that it covers it: when etcd counted more slow applies
+    within the window than the log holds lines, the log is sampled (zap) and its counts are
+    lower bounds."""
+    disk, last_run, applies = await _disk(target, ctx)
+    covered = ctx.settings.since >= ctx.settings.window
+    logs = await _logs(target, ctx, etcd_slow_applies=applies if covered else None)
+    member = member_evidence(target, last_run, now=time.time())
     verdict = judge(volume=target.volume, disk=disk, logs=logs, member=member)
     ctx.progress.done += 1
     return EtcdReport(target=target, disk=disk, logs=logs, verdict=verdict, member=member)
@@ -188,51 +189,35 @@ def member_evidence(target: Target, fsync: Latency | None, *, now: float) -> Mem
     )
 
 
-async def _disk(
-    target: Target, ctx: Context, *, run: list[Latency | None] | None = None
-) -> DiskEvidence:
-    """Two scrapes; a member whose container stops running between them gives `run` the WAL
-    fsync of the first one (since its etcd started: its run so far)."""
+async def _disk(target: Target, ctx: Context) -> tuple[DiskEvidence, Latency | None, int | None]:
+    """Two scrapes; for a member whose container stops running between them, the WAL fsync of
+    the first one (since its etcd started: its run so far); and etcd's slow applies between
+    them."""
     spec = target.scrape
-    if not target.running:
-        return DiskEvidence(reachable=False, error=NOT_RUNNING)  # its pod IP is not etcd's
-    if spec is None:
-        return DiskEvidence(reachable=False, error=NO_METRICS_URL)
+    unscraped = not_scraped(target)
+    if unscraped is not None or spec is None:
+        return unscraped or DiskEvidence(reachable=False), None, None
     first = await _scrape(target.key, spec, ctx)
     if isinstance(first, ScrapeError):
-        return DiskEvidence(reachable=False, error=first.reason)
+        return DiskEvidence(reachable=False, error=first.reason), None, None
     started = time.monotonic()
     ends = started + ctx.settings.window
     ctx.progress.window_ends = max(ctx.progress.window_ends or 0.0, ends)
     await asyncio.sleep(max(0.0, ends - time.monotonic()))
     second = await _scrape(target.key, spec, ctx)
     if isinstance(second, ScrapeError):
-        if run is not None and target.member is not None:
-            run.append(window_latency(None, first, name=WAL_FSYNC, q=QUANTILE, bound=SHARE_BOUND))
-        return DiskEvidence(reachable=False, error=second.reason)
-    return DiskEvidence(
-        reachable=True,
-        window=time.monotonic() - started,
-        fsync=window_latency(first, second, name=WAL_FSYNC, q=QUANTILE, bound=SHARE_BOUND),
-        commit=window_latency(first, second, name=BACKEND_COMMIT, q=QUANTILE, bound=SHARE_BOUND),
-    )
+        last_run = fsync_p99(None, first) if target.member is not None else None
+        return DiskEvidence(reachable=False, error=second.reason), last_run, None
+    window = time.monotonic() - started
+    return disk_between(first, second, window=window), None, slow_applies_between(first, second)
 
 
 async def _scrape(
     key: str, spec: ScrapeSpec, ctx: Context
 ) -> tuple[RelayedFamily, ...] | ScrapeError:
-    scrape = ctx.settings.scrape
     async with ctx.limit:
         try:
-            if spec.source == SOURCE_SHOOT_PROMETHEUS and ctx.federation is not None:
-                families = await ctx.federation.families(spec)
-            else:
-                families = await scrape_once(
-                    session=ctx.session,
-                    spec=spec,
-                    timeout=scrape.timeout,
-                    max_bytes=scrape.max_bytes,
-                )
+            families = await ctx.scraper.families(spec)
         except ScrapeError as err:
             logger.info(
                 "Scrape failed",
@@ -243,7 +228,7 @@ async def _scrape(
     return families
 
 
-async def _logs(target: Target, ctx: Context) -> LogEvidence:
+async def _logs(target: Target, ctx: Context, *, etcd_slow_applies: int | None) -> LogEvidence:
     scope = f"in the last {h.span(ctx.settings.since)}"
     if target.log is None:
         return LogEvidence(scope=scope, read=False, error="no log source")
@@ -259,4 +244,4 @@ async def _logs(target: Target, ctx: Context) -> LogEvidence:
         except LogReadError as err:
             logger.info("Log not read", extra={"target": target.key, "err": str(err)})
             return LogEvidence(scope=scope, read=False, error=str(err))
-    return log_evidence(events, scope=scope)
+    return events_evidence(events, scope=scope, etcd_slow_applies=etcd_slow_applies)

@@ -16,9 +16,10 @@ from functools import partial
 from typing import Any
 
 from exporter.commands.diagnose.logread import PodLogs
-from exporter.discovery.disk_class import load_overrides_file
+from exporter.discovery.base import Discovery
 from exporter.discovery.static import TargetsFileError, load_targets_file
 from exporter.model import Target
+from exporter.preflight import disk_class_overrides
 from exporter.settings import DiagnoseSettings
 
 POLL = 0.2
@@ -30,25 +31,14 @@ class DiscoveryFailed(Exception):
     """No target set: bad configuration, unreachable API, or nothing found (exit code 2)."""
 
 
-def disk_class_overrides(settings: DiagnoseSettings) -> dict[str, str]:
-    """--storage.disk-class-overrides, merged over the overrides file."""
-    merged: dict[str, str] = {}
-    path = settings.storage.disk_class_overrides_file
-    if path:
-        try:
-            merged.update(load_overrides_file(path))
-        except (OSError, ValueError) as err:
-            raise DiscoveryFailed(f"--storage.disk-class-overrides-file: {err}") from None
-    merged.update(settings.storage.disk_class_overrides)
-    return merged
-
-
 @contextlib.asynccontextmanager
 async def discover_once(
     settings: DiagnoseSettings,
 ) -> AsyncIterator[tuple[list[Target], PodLogs | None]]:
     """The targets (sorted by key) and, in Kubernetes mode, the client for pod logs."""
-    overrides = disk_class_overrides(settings)
+    overrides, problem = disk_class_overrides(settings.storage)
+    if problem is not None:
+        raise DiscoveryFailed(problem)
     if settings.discovery == "static":
         yield _static(settings, overrides), None
         return
@@ -77,22 +67,14 @@ async def _kubernetes(
     settings: DiagnoseSettings, overrides: Mapping[str, str]
 ) -> AsyncIterator[tuple[list[Target], PodLogs]]:
     from exporter.discovery.kubernetes import KubernetesDiscovery
-    from exporter.kube.client import KubeApi, KubeConfigError, load_api_client
+    from exporter.kube.client import KubeConfigError, connect
 
     try:
-        api_client = await load_api_client(settings.kubernetes, pool_size=settings.concurrency)
+        api = await connect(settings.kubernetes, errors=Counter(), pool_size=settings.concurrency)
     except KubeConfigError as err:
         raise DiscoveryFailed(str(err)) from None
-    api = KubeApi(api_client, errors=Counter(), request_timeout=settings.kubernetes.request_timeout)
     try:
-        discovery = KubernetesDiscovery(
-            api=api,
-            settings=settings.kubernetes,
-            scrape=settings.scrape,
-            shard=settings.shard,
-            total_shards=settings.total_shards,
-            overrides=overrides,
-        )
+        discovery = KubernetesDiscovery.configured(api, settings, overrides=overrides)
         deadline = settings.kubernetes.request_timeout * 2
         found = await first_publish(
             discovery, timeout_seconds=deadline, failed=partial(_denied, api.errors.counts)
@@ -114,7 +96,7 @@ def _denied(counts: Mapping[tuple[str, str, str], int]) -> str | None:
 
 
 async def first_publish(
-    discovery: Any,
+    discovery: Discovery,
     *,
     timeout_seconds: float,
     failed: Callable[[], str | None] = lambda: None,
@@ -133,7 +115,8 @@ async def first_publish(
     try:
         while time.monotonic() < deadline:
             step = min(POLL, max(deadline - time.monotonic(), 0.0))
-            await asyncio.wait({first, task}, timeout=step, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {first, task}
+            await asyncio.wait(either, timeout=step, return_when=asyncio.FIRST_COMPLETED)
             if first.done():
                 return first.result()
             if task.done():

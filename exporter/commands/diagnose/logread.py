@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import BinaryIO, Protocol
@@ -19,17 +18,19 @@ from typing import BinaryIO, Protocol
 import aiohttp
 
 from exporter.diagnosis import humanize as h
-from exporter.diagnosis.verdict import LogEvidence
-from exporter.model import CommandLogSpec, Event, EventKind, FileLogSpec, KubernetesLogSpec, LogSpec
+from exporter.model import (
+    MAX_LINE_BYTES,
+    CommandLogSpec,
+    Event,
+    FileLogSpec,
+    KubernetesLogSpec,
+    LogSpec,
+)
 from exporter.parser import parse_line
 from exporter.sources.lines import LineSplitter
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
-MAX_LINE_BYTES = 1024 * 1024
 CHUNK = 1024 * 1024
-READ_INDEX_KINDS = frozenset(
-    {EventKind.READ_INDEX_RETRY, EventKind.READ_INDEX_TIMEOUT, EventKind.READ_INDEX_OUT_OF_DATE}
-)
 
 
 class LogReadError(Exception):
@@ -142,26 +143,3 @@ def within(events: Iterable[Event], cutoff: datetime) -> Iterator[Event]:
             last = event.time if event.time.tzinfo else event.time.astimezone()
         if last is not None and last >= cutoff:
             yield event
-
-
-def log_evidence(events: Iterable[Event], *, scope: str) -> LogEvidence:
-    """Counts of the events by kind, and the most frequent slow operation and resource."""
-    kinds: Counter[EventKind] = Counter()
-    slow: Counter[tuple[str, str]] = Counter()
-    for event in events:
-        kinds[event.kind] += 1
-        if event.kind is EventKind.SLOW_REQUEST:
-            op = str(event.operation) if event.operation is not None else "other"
-            slow[(op, event.resource or "other")] += 1
-    (op, resource), top = slow.most_common(1)[0] if slow else (("", ""), 0)
-    return LogEvidence(
-        scope=scope,
-        slow_requests=kinds[EventKind.SLOW_REQUEST],
-        top_operation=op,
-        top_resource=resource,
-        top_count=top,
-        slow_fdatasync=kinds[EventKind.SLOW_FDATASYNC],
-        heartbeat_late=kinds[EventKind.HEARTBEAT_LATE],
-        read_index=sum(kinds[k] for k in READ_INDEX_KINDS),
-        leader_changes=kinds[EventKind.LEADER_CHANGE],
-    )

@@ -7,10 +7,13 @@ from collections import Counter
 from collections.abc import Sequence
 
 from exporter.diagnosis import humanize as h
+from exporter.diagnosis.budget import budget_line
+from exporter.diagnosis.classmedian import ratio_cell
 from exporter.diagnosis.histogram import Latency
 from exporter.diagnosis.report import EtcdReport, code_rank
-from exporter.diagnosis.verdict import DiskEvidence, LogEvidence, p99_text
+from exporter.diagnosis.verdict import DiskEvidence, LogEvidence, p99_text, slow_count_cell
 from exporter.model import SOURCE_ETCD
+from exporter.texttable import text_table
 
 COLUMNS = (
     "SHOOT",
@@ -21,6 +24,7 @@ COLUMNS = (
     "EXPECTED",
     "FSYNC P99",
     "COMMIT P99",
+    "× CLASS MEDIAN",
     "SLOW REQUESTS",
     "VERDICT",
 )
@@ -28,24 +32,25 @@ COLUMNS = (
 
 def render_table(reports: Sequence[EtcdReport], *, window: float, since: float) -> str:
     """The table, then one reason (and remedy) line per member, then a summary line."""
-    rows = [COLUMNS, *(_row(r) for r in reports)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = [_join(row, widths) for row in rows]
-    lines.append("")
+    lines = [text_table([COLUMNS, *(_row(r) for r in reports)]), ""]
     for r in reports:
         lines.append(f"{_name(r)}: {r.verdict.code}: {clean(r.verdict.reason)}")
+        cause = r.root_cause
+        if cause is not None:
+            lines.append(f"  root cause: {clean(cause.reason)}")
         if r.verdict.remedy:
             lines.append(f"  remedy: {clean(r.verdict.remedy)}")
+        if cause is not None:
+            lines.append(f"  fix: {clean(cause.remedy)}")
+        volume = _volume_line(r)
+        if volume:
+            lines.append(f"  volume: {clean(volume)}")
     lines.append("")
     sources = sorted({r.target.scrape.source for r in reports if r.target.scrape is not None})
     if any(source != SOURCE_ETCD for source in sources):
         lines.append(f"relayed etcd metrics read from: {', '.join(sources)} (--scrape.source)")
     lines.append(_summary_line(reports, window=window, since=since))
     return "\n".join(lines) + "\n"
-
-
-def _join(row: Sequence[str], widths: Sequence[int]) -> str:
-    return "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
 
 
 def _row(r: EtcdReport) -> tuple[str, ...]:
@@ -61,10 +66,18 @@ def _row(r: EtcdReport) -> tuple[str, ...]:
             vol.expected_storage_class,
             _p99(r.disk.fsync, r.disk),
             _p99(r.disk.commit, r.disk),
+            ratio_cell(r.class_standing),
             _slow_cell(r.logs),
             str(r.verdict.code),
         )
     )
+
+
+def _volume_line(r: EtcdReport) -> str:
+    """The volume's size and documented write budget, and the cloud's name of its disk."""
+    vol = r.target.volume
+    parts = [budget_line(vol) or "", f"disk {vol.volume_handle}" if vol.volume_handle else ""]
+    return ", ".join(p for p in parts if p)
 
 
 def _name(r: EtcdReport) -> str:
@@ -83,10 +96,10 @@ def _p99(lat: Latency | None, disk: DiskEvidence) -> str:
 def _slow_cell(logs: LogEvidence) -> str:
     if not logs.read:
         return "n/a"
-    if not logs.slow_requests:
+    if not logs.slow_requests and not logs.during_defrag:
         return "0"
     top = f" {logs.top_operation}/{logs.top_resource or 'other'}" if logs.top_operation else ""
-    return f"{h.count(logs.slow_requests)}{top}"
+    return f"{slow_count_cell(logs, short=True)}{top}"
 
 
 def _summary_line(reports: Sequence[EtcdReport], *, window: float, since: float) -> str:

@@ -5,9 +5,10 @@ lines (the fixed zap head with a message of no interest, and a closing brace) or
 below warning level.
 
 `is_boring` recognises the most common zap ones on one undecoded line: `{"level":"info","ts":"…",
-"caller":"…","msg":"…"`, alone or after the kubelet's fixed-width prefix, so that a reader can skip
-it without decoding. Whatever it accepts, `parse_line` returns None for; lines it rejects are
-parsed normally (a logger field, a numeric ts, another level or prefix).
+"caller":"…","msg":"…"`, alone or after the kubelet's fixed-width prefix, so that the line-by-line
+reader (`parse --output events`) can skip it without decoding. Whatever it accepts, `parse_line`
+returns None for; lines it rejects are parsed normally (a logger field, a numeric ts, another level
+or prefix).
 
 `BLOCK_PATTERNS` does the same for a whole *block*: `\\n` + lines joined by `\\n` (every line
 preceded by a newline, none after the last). `pattern.subn(b"", block)` deletes, at C speed, each
@@ -32,12 +33,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from exporter.parser import prefix
 from exporter.parser.prefix import EMBEDDED_MIN_LENGTH
-from exporter.parser.text import LEADERSHIP, STARTS
+from exporter.parser.text import QUIET_STARTS, STARTS
 from exporter.parser.zap import HANDLERS, PREFIXES
 
 # The kubelet's `timestamps=true` prefix, one character per byte, `d` standing for a digit.
-KUBELET_SHAPE = b"dddd-dd-ddTdd:dd:dd.dddddddddZ "
+KUBELET_SHAPE = prefix.KUBELET_SHAPE.encode()
 _KUBELET = re.sub(rb"d+", lambda m: rb"[0-9]{%d}" % len(m[0]), re.escape(KUBELET_SHAPE))
 _KUBELET_LENGTH = len(KUBELET_SHAPE)
 _LONGEST = EMBEDDED_MIN_LENGTH - 1  # longest line a block pattern deletes
@@ -83,11 +85,6 @@ def is_boring(raw: bytes) -> bool:
     return raw[-1:] == b"}" and len(raw) < EMBEDDED_MIN_LENGTH and _BORING.match(raw) is not None
 
 
-def boring_matcher() -> re.Pattern[bytes]:
-    """The compiled pattern behind `is_boring`, for readers that inline the checks."""
-    return _BORING
-
-
 @dataclass(frozen=True, slots=True)
 class BlockPattern:
     """A block pattern; `strict` is None when `pattern` is exact by itself."""
@@ -116,15 +113,17 @@ def _zap_pair(prefix: bytes, levels: tuple[bytes, ...]) -> BlockPattern:
 
 def _capnslog() -> re.Pattern[bytes]:
     """capnslog lines that parse_capnslog returns None for: below warning level unless a leader
-    change, other levels unless the message starts like one of interest. As `_CAPNSLOG` does, a
-    package (`etcdserver: `) is taken when there is one, and never given back."""
+    change or a defrag, other levels unless the message starts like one of interest. As
+    `_CAPNSLOG` does, a package (`etcdserver: `) is taken when there is one, and never given
+    back."""
     starts = b"|".join(re.escape(s.encode()) for s in STARTS)
+    quiet = b"|".join(re.escape(s.encode()) for s in QUIET_STARTS)
     package = rb"(?>(?:[\w./-]+: )?)"
     time = rb"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}"
     longest = rb"(?=.{0,%d}$)" % (_LONGEST - _KUBELET_LENGTH - len(b"2019-06-25 08:47:33.191089"))
     line = (
         time + longest + rb"(?: \[[^\]\n]*\])? "
-        rb"(?:[INDT] \| " + package + rb"(?!" + re.escape(LEADERSHIP.encode()) + rb")"
+        rb"(?:[INDT] \| " + package + rb"(?!" + quiet + rb")"
         rb"|[CEW] \| " + package + rb"(?!" + starts + rb"))"
     )
     return re.compile(rb"(?m)\n(?:" + _KUBELET + rb")?" + line + rb".*")

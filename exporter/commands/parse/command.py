@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, TextIO
 
-from exporter.commands.parse.bulk import boring_matcher
+from exporter.commands.parse.bulk import is_boring
 from exporter.commands.parse.input import (
     CHUNK_BYTES,
     GZIP_MAGIC,
@@ -45,7 +45,6 @@ from exporter.commands.parse.summary import Summary
 from exporter.commands.parse.table import render
 from exporter.model import Event, EventKind
 from exporter.parser import UNPARSED
-from exporter.parser.prefix import EMBEDDED_MIN_LENGTH
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -127,13 +126,12 @@ def summarize(stream: Readable, summary: Summary, *, chunk_size: int = CHUNK_BYT
 
 def scan(batches: Iterator[list[bytes]], *, summary: Summary, emit: Emit | None) -> None:
     """Parse every line into `summary`; `emit(line_number, event)` for each event if given."""
-    boring = boring_matcher().match
     number = 0
     for lines in batches:
         summary.lines += len(lines)
         for raw in lines:
             number += 1
-            if raw[-1:] == b"}" and len(raw) < EMBEDDED_MIN_LENGTH and boring(raw):
+            if is_boring(raw):
                 continue
             result = UNPARSED if raw is OVERLONG else classify_raw(raw)
             fold(summary, result)
@@ -202,6 +200,9 @@ def event_record(number: int, event: Event, *, file: str | None = None) -> dict[
         record["operation"] = str(event.operation) if event.operation else None
         record["read_only"] = event.read_only
         record["resource"] = event.resource
+    if event.kind is EventKind.SLOW_TRACE:
+        record["operation"] = str(event.operation) if event.operation else None
+        record["steps"] = {str(step): seconds for step, seconds in event.steps}
     if event.error is not None:
         record["error"] = event.error
     return record

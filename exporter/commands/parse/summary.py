@@ -18,8 +18,6 @@ from exporter.model import Event, EventKind
 QUANTILES = (0.5, 0.9, 0.99)
 _BASE = math.log(1.01)
 _NS = 1e-9
-_SLOW_REQUEST = EventKind.SLOW_REQUEST
-_log = math.log
 
 
 @dataclass(slots=True)
@@ -81,37 +79,22 @@ class Summary:
     last: datetime | None = None
 
     def add_event(self, event: Event) -> None:
-        """Count one recognised event (the caller counts the line). Once per event of a log:
-        `LogHistogram.add` and `_saw` are written out here, with the same arithmetic."""
+        """Count one recognised event (the caller counts the line)."""
         kind = event.kind
         self.kinds[kind] += 1
-        if kind is _SLOW_REQUEST:
+        if kind is EventKind.SLOW_REQUEST:
             op = str(event.operation or "other")
             self.operations[op] += 1
             if event.read_only:
                 self.read_only[op] += 1
             self.resources[event.resource or "other"] += 1
-        seconds = event.duration_seconds
-        if seconds is not None:
+        if event.duration_seconds is not None:
             hist = self.durations.get(kind)
             if hist is None:
                 hist = self.durations[kind] = LogHistogram()
-            hist.count += 1
-            hist.total += seconds
-            if seconds > hist.maximum:  # max(hist.maximum, seconds)
-                hist.maximum = seconds
-            if seconds < _NS:
-                hist.zeros += 1
-            else:
-                hist.buckets[int(_log(seconds / _NS) / _BASE)] += 1
-        time = event.time
-        if time is not None:
-            first = self.first
-            if first is None or time < first:
-                self.first = time
-            last = self.last
-            if last is None or time > last:
-                self.last = time
+            hist.add(event.duration_seconds)
+        if event.time is not None:
+            self._saw(event.time)
 
     def merge(self, other: Summary) -> None:
         """Add another summary (of other lines) to this one."""

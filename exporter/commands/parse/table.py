@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from exporter.commands.parse.summary import QUANTILES, LogHistogram, Summary
 from exporter.durations import format_duration
+from exporter.texttable import text_table
 
 _TOP_RESOURCES = 20
 
@@ -34,7 +35,7 @@ def _kinds(summary: Summary) -> str:
     rows = [header]
     for kind, count in summary.kinds.most_common():
         rows.append([kind, f"{count:,}", *_duration_cells(summary.durations.get(kind))])
-    return _table(rows) + "\n(percentiles estimated within 1 %; max exact)"
+    return text_table(rows, numbers_from=1) + "\n(percentiles estimated within 1 %; max exact)"
 
 
 def _duration_cells(hist: LogHistogram | None) -> list[str]:
@@ -48,7 +49,7 @@ def _operations(summary: Summary) -> str:
     rows = [["slow requests by operation", "count", "read-only"]]
     for op, count in summary.operations.most_common():
         rows.append([op, f"{count:,}", f"{summary.read_only.get(op, 0):,}"])
-    return _table(rows)
+    return text_table(rows, numbers_from=1)
 
 
 def _resources(summary: Summary) -> str:
@@ -59,15 +60,4 @@ def _resources(summary: Summary) -> str:
     rest = sum(count for _, count in common[_TOP_RESOURCES:])
     if rest:
         rows.append([f"({len(common) - _TOP_RESOURCES} more)", f"{rest:,}"])
-    return _table(rows)
-
-
-def _table(rows: list[list[str]]) -> str:
-    """Left-aligned first column, right-aligned numbers."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [row[0].ljust(widths[0])]
-        cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return text_table(rows, numbers_from=1)

@@ -18,6 +18,9 @@ maps are passed as JSON, which the exporter's flag parser reads as such.
 {{- $args = append $args (printf "--kubernetes.container=%s" $v.kubernetes.container) }}
 {{- $args = append $args (ternary "--kubernetes.etcd-resources" "--no-kubernetes.etcd-resources" $v.kubernetes.etcdResources) }}
 {{- $args = append $args (printf "--kubernetes.member-grace=%s" $v.kubernetes.memberGrace) }}
+{{- if not $v.kubernetes.providerCheck }}
+{{- $args = append $args "--no-kubernetes.provider-check" }}
+{{- end }}
 {{- with include "etcd-latency-exporter.expectedStorageClasses" . }}
 {{- $args = append $args (printf "--kubernetes.expected-storage-classes=%s" .) }}
 {{- end }}

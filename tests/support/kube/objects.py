@@ -13,8 +13,17 @@ Every required field of the client's models is present, so `kubernetes.aio` dese
   only `tls.crt`/`tls.key`), `ca-etcd-bundle-<8hex>` (`bundle.crt`), `ca-etcd-<8hex>` (`ca.crt`
   AND `ca.key`: the CA's private key, which nothing may read), `etcd-server-cr-<8hex>`; all
   immutable, renamed on rotation.
+- PVs have the shape of their provisioner: CSI (`pd.csi.storage.gke.io` with volumeHandle
+  `projects/<project>/zones/<zone>/disks/pvc-<claim uid>`, `ebs.csi.aws.com` with `vol-…`,
+  `disk.csi.azure.com` with the disk's resource ID) or the in-tree source (`gcePersistentDisk`,
+  `awsElasticBlockStore`, `azureDisk`), and the claim's size (Gardener: etcd-main 25Gi,
+  etcd-events 10Gi).
 - the `Etcd` names them in `spec.etcd.clientUrlTls`, with `clientPort`, `volumeClaimTemplate`,
   `metrics` and `storageClass` absent, `""` or a class name.
+- shoot namespaces carry gardenlet's labels (`gardener.cloud/role=shoot`,
+  `seed.gardener.cloud/provider`, `shoot.gardener.cloud/provider`, …; gardener
+  `pkg/gardenlet/operation/botanist/namespaces.go`); nodes carry the cloud's `spec.providerID`
+  (GCE: `gce://<project>/<zone>/<instance>`) and the topology labels.
 """
 
 from __future__ import annotations
@@ -173,9 +182,11 @@ def etcd_pod(
     data_dir: str = "/var/etcd/data",
     secrets: EtcdSecrets | None = None,
     client_port: int = 2379,
+    node: str = "node-1",
 ) -> JSON:
-    """A druid-style etcd pod: containers etcd + backup-restore, the PVC mounted at the data dir,
-    the TLS Secrets of `secrets` (default: the namespace's generation 0) as volumes."""
+    """A druid-style etcd pod on `node`: containers etcd + backup-restore, the PVC mounted at
+    the data dir, the TLS Secrets of `secrets` (default: the namespace's generation 0) as
+    volumes."""
     names = secrets or etcd_secret_names(namespace)
     volume = data_volume(etcd)
     etcd_container = {
@@ -237,7 +248,7 @@ def etcd_pod(
                 secret_volume("backup-restore-client-tls", names.client),
                 secret_volume("etcd-backup-secret", names.backup),
             ],
-            "nodeName": "node-1",
+            "nodeName": node,
             "restartPolicy": "Always",
         },
         "status": {
@@ -258,12 +269,14 @@ def etcd_pod(
     }
 
 
-def pvc(*, namespace: str, name: str, volume: str, storage_class: str | None) -> JSON:
+def pvc(
+    *, namespace: str, name: str, volume: str, storage_class: str | None, capacity: str = "25Gi"
+) -> JSON:
     """A bound claim; `storage_class=None` leaves storageClassName unset (a cluster without a
     default StorageClass: admission fills in the default class where there is one)."""
     spec: JSON = {
         "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": "25Gi"}},
+        "resources": {"requests": {"storage": capacity}},
         "volumeName": volume,
         "volumeMode": "Filesystem",
     }
@@ -277,19 +290,64 @@ def pvc(*, namespace: str, name: str, volume: str, storage_class: str | None) ->
         "status": {
             "phase": "Bound",
             "accessModes": ["ReadWriteOnce"],
-            "capacity": {"storage": "25Gi"},
+            "capacity": {"storage": capacity},
         },
     }
 
 
-def pv(*, name: str, claim_namespace: str, claim: str, storage_class: str, driver: str) -> JSON:
-    """A CSI volume bound to a claim."""
+# The disk behind a PV as each cloud names it (`pvc-<claim uid>` is the external provisioners'
+# disk name; the in-tree plugins keep their own volume source, also under CSI migration).
+GCE_PROJECT, GCE_ZONE = "seed-project", "europe-west1-b"
+AWS_ZONE = "eu-west-1a"
+AZURE_RG = "/subscriptions/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b/resourceGroups/shoot--garden--seed"
+
+
+def volume_source(driver: str, disk: str) -> JSON:
+    """The PV's volume source for a provisioner: CSI with the driver's volumeHandle shape, or the
+    in-tree plugin's own source (gcePersistentDisk, awsElasticBlockStore, azureDisk)."""
+    ebs_id = "vol-" + hashlib.sha256(disk.encode()).hexdigest()[:17]
+    in_tree: dict[str, JSON] = {
+        "kubernetes.io/gce-pd": {"gcePersistentDisk": {"pdName": disk, "fsType": "ext4"}},
+        "kubernetes.io/aws-ebs": {
+            "awsElasticBlockStore": {"volumeID": f"aws://{AWS_ZONE}/{ebs_id}", "fsType": "ext4"}
+        },
+        "kubernetes.io/azure-disk": {
+            "azureDisk": {
+                "diskName": disk,
+                "diskURI": f"{AZURE_RG}/providers/Microsoft.Compute/disks/{disk}",
+                "kind": "Managed",
+            }
+        },
+    }
+    if driver in in_tree:
+        return in_tree[driver]
+    handles = {
+        "pd.csi.storage.gke.io": f"projects/{GCE_PROJECT}/zones/{GCE_ZONE}/disks/{disk}",
+        "ebs.csi.aws.com": ebs_id,
+        "disk.csi.azure.com": f"{AZURE_RG}/providers/Microsoft.Compute/disks/{disk}",
+    }
+    return {"csi": {"driver": driver, "volumeHandle": handles.get(driver, disk), "fsType": "ext4"}}
+
+
+def pv(
+    *,
+    name: str,
+    claim_namespace: str,
+    claim: str,
+    storage_class: str,
+    driver: str,
+    claim_uid: str = "",
+    capacity: str = "25Gi",
+) -> JSON:
+    """A volume of `driver` (the class's provisioner) bound to a claim; its disk is named after
+    the claim's uid (`pvc-<uid>`), its capacity the claim's request."""
+    disk = f"pvc-{claim_uid or uuid.uuid5(uuid.NAMESPACE_URL, claim_namespace + '/' + claim)}"
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
-        "metadata": meta(name),
+        "metadata": meta(name, annotations={"pv.kubernetes.io/provisioned-by": driver}),
         "spec": {
-            "capacity": {"storage": "25Gi"},
+            "capacity": {"storage": capacity},
             "accessModes": ["ReadWriteOnce"],
             "persistentVolumeReclaimPolicy": "Delete",
             "storageClassName": storage_class,
@@ -299,8 +357,9 @@ def pv(*, name: str, claim_namespace: str, claim: str, storage_class: str, drive
                 "kind": "PersistentVolumeClaim",
                 "namespace": claim_namespace,
                 "name": claim,
+                "uid": claim_uid,
             },
-            "csi": {"driver": driver, "volumeHandle": f"projects/p/zones/z/disks/{name}"},
+            **volume_source(driver, disk),
         },
         "status": {"phase": "Bound"},
     }
@@ -453,6 +512,72 @@ def namespace_object(name: str) -> JSON:
         "metadata": meta(name, labels={"kubernetes.io/metadata.name": name}),
         "spec": {"finalizers": ["kubernetes"]},
         "status": {"phase": "Active"},
+    }
+
+
+def shoot_namespace(
+    name: str, *, seed_provider: str, shoot_provider: str = "gcp", networking: str = "calico"
+) -> JSON:
+    """A shoot's control-plane namespace in the seed, labelled as gardenlet does
+    (`DeployControlPlaneNamespace`): `seed.gardener.cloud/provider` is the Seed's
+    `spec.provider.type`, which scopes the provider extension's seedprovider webhook."""
+    ns = namespace_object(name)
+    ns["metadata"]["labels"].update(
+        {
+            "gardener.cloud/role": "shoot",
+            "seed.gardener.cloud/provider": seed_provider,
+            "shoot.gardener.cloud/provider": shoot_provider,
+            "networking.shoot.gardener.cloud/provider": networking,
+            "backup.gardener.cloud/provider": seed_provider,
+            "pod-security.kubernetes.io/enforce": "privileged",
+            "high-availability-config.resources.gardener.cloud/consider": "true",
+        }
+    )
+    ns["metadata"]["annotations"] = {
+        "shoot.gardener.cloud/uid": str(uuid.uuid4()),
+        "high-availability-config.resources.gardener.cloud/failure-tolerance-type": "",
+    }
+    return ns
+
+
+def node(*, name: str, provider_id: str, zone: str, region: str, instance_type: str) -> JSON:
+    """A Ready node with its cloud's `spec.providerID` and topology labels."""
+    labels = {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "node.kubernetes.io/instance-type": instance_type,
+        "topology.kubernetes.io/region": region,
+        "topology.kubernetes.io/zone": zone,
+        "worker.gardener.cloud/pool": "worker-z1",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": meta(name, labels=labels),
+        "spec": {"providerID": provider_id, "podCIDR": "100.96.0.0/24"},
+        "status": {
+            "addresses": [
+                {"type": "InternalIP", "address": "10.250.0.1"},
+                {"type": "Hostname", "address": name},
+            ],
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "KubeletReady"},
+                {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure"},
+            ],
+            "nodeInfo": {
+                "architecture": "amd64",
+                "bootID": str(uuid.uuid4()),
+                "containerRuntimeVersion": "containerd://1.7.22",
+                "kernelVersion": "6.6.62-cloud-amd64",
+                "kubeProxyVersion": "",
+                "kubeletVersion": "v1.31.4",
+                "machineID": uuid.uuid4().hex,
+                "operatingSystem": "linux",
+                "osImage": "Garden Linux 1592.4",
+                "systemUUID": str(uuid.uuid4()),
+            },
+        },
     }
 
 

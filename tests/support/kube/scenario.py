@@ -4,6 +4,7 @@ each namespace's etcd PKI Secrets (hash-suffixed names, see objects.py)."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -28,9 +29,16 @@ CLASSES: dict[str, tuple[str, dict[str, str], bool]] = {
 }
 
 
-def add_classes(emu: KubeEmulator) -> None:
-    """The seed's StorageClasses; `standard` (HDD) is the cluster default."""
+# Gardener's default volume sizes of the two etcds (gardenlet's etcd component)
+CAPACITY: dict[str, str] = {"etcd-main": "25Gi", "etcd-events": "10Gi"}
+
+
+def add_classes(emu: KubeEmulator, *, without: Collection[str] = ()) -> None:
+    """The seed's StorageClasses, except those in `without`; `standard` (HDD) is the cluster
+    default."""
     for name, (provisioner, params, default) in CLASSES.items():
+        if name in without:
+            continue
         sc = objects.storage_class(
             name=name, provisioner=provisioner, parameters=params, default=default
         )
@@ -51,7 +59,7 @@ class ShootPEM:
 
     @classmethod
     def of(cls, *, client: pki.CertPair, server: pki.CertPair, ca: pki.CA, bundle: str) -> ShootPEM:
-        """From tests/pki.py's files."""
+        """From tests/support/pki.py's files."""
         return cls(
             client_cert=client.cert_pem,
             client_key=client.key_pem,
@@ -154,8 +162,9 @@ def add_member(
     bound_class: str | None = None,
     ready: bool = True,
     secrets: EtcdSecrets | None = None,
+    node: str = "node-1",
 ) -> str:
-    """An etcd pod with its PVC (class `storage_class`; None = unset) and PV (bound on
+    """An etcd pod on `node` with its PVC (class `storage_class`; None = unset) and PV (bound on
     `bound_class`, default: the claim's class or the cluster default); its TLS volumes name
     `secrets` (default: the namespace's generation 0). Returns the pod name."""
     pod = f"{etcd}-{ordinal}"
@@ -166,20 +175,23 @@ def add_member(
         "pods",
         objects.etcd_pod(
             namespace=namespace, name=pod, etcd=etcd, pod_ip=pod_ip, claim=claim, ready=ready,
-            secrets=secrets,
+            secrets=secrets, node=node,
         ),
     )  # fmt: skip
-    emu.add(
-        "persistentvolumeclaims",
-        objects.pvc(namespace=namespace, name=claim, volume=volume, storage_class=storage_class),
-    )
+    capacity = CAPACITY.get(etcd, "10Gi")
+    claim_obj = objects.pvc(
+        namespace=namespace, name=claim, volume=volume, storage_class=storage_class,
+        capacity=capacity,
+    )  # fmt: skip
+    emu.add("persistentvolumeclaims", claim_obj)
     driver = CLASSES.get(actual, ("csi.example.com", {}, False))[0]
     emu.add(
         "persistentvolumes",
         objects.pv(
-            name=volume, claim_namespace=namespace, claim=claim, storage_class=actual, driver=driver
+            name=volume, claim_namespace=namespace, claim=claim, storage_class=actual,
+            driver=driver, claim_uid=claim_obj["metadata"]["uid"], capacity=capacity,
         ),
-    )
+    )  # fmt: skip
     return pod
 
 
@@ -228,3 +240,72 @@ def add_three_shoots(
         ip = (pod_ips or {}).get((ns, etcd), f"127.0.1.{i + 1}")
         add_member(emu, namespace=ns, etcd=etcd, pod_ip=ip, storage_class=claim_class)
         add_etcd(emu, namespace=ns, name=etcd, storage_class=etcd_class)
+
+
+# -- the seed incident: a GCE-noded seed whose Seed says another provider type ----------------
+
+GCE_PROJECT = "seed-project"
+GCE_ZONES = ("europe-west1-b", "europe-west1-c", "europe-west1-d")
+
+
+def gce_node_name(i: int) -> str:
+    """A seed worker's node name as machine-controller-manager names it on GCP."""
+    return f"shoot--garden--seed-worker-z1-7f9c4-{i:05d}"
+
+
+def add_gce_nodes(emu: KubeEmulator, count: int = 3) -> list[str]:
+    """The seed's nodes, GCE instances (`gce://<project>/<zone>/<instance>`); returns names."""
+    names = []
+    for i in range(count):
+        name, zone = gce_node_name(i), GCE_ZONES[i % len(GCE_ZONES)]
+        emu.add(
+            "nodes",
+            objects.node(
+                name=name, provider_id=f"gce://{GCE_PROJECT}/{zone}/{name}", zone=zone,
+                region="europe-west1", instance_type="n2-standard-8",
+            ),
+        )  # fmt: skip
+        names.append(name)
+    return names
+
+
+def add_shoot_namespace(emu: KubeEmulator, namespace: str, *, seed_provider: str) -> None:
+    """A shoot namespace as gardenlet labels it, the Seed's provider type in
+    `seed.gardener.cloud/provider`."""
+    emu.add("namespaces", objects.shoot_namespace(namespace, seed_provider=seed_provider))
+
+
+def add_gce_seed(
+    emu: KubeEmulator,
+    *,
+    seed_provider: str,
+    namespaces: Collection[str],
+    pod_ips: Mapping[tuple[str, str], str] | None = None,
+) -> list[str]:
+    """A seed whose nodes run on GCE, with etcd-main and etcd-events in each of `namespaces`.
+
+    `seed_provider="gcp"` is the healthy seed: the GCP extension's seedprovider webhook handled
+    the namespaces, its chart created `gardener.cloud-fast`, etcd-main's `Etcd` names that class
+    and its PVC is on it, etcd-events' says `""` and its PVC is on the default class. Any other
+    type (the incident: `metal`) is the seed whose extension never ran: no `gardener.cloud-fast`,
+    `Etcd` resources without `spec.storageClass`, every PVC on the default `standard` (HDD).
+    Returns the node names; member i of the seed runs on node i modulo their count.
+    """
+    healthy = seed_provider == "gcp"
+    add_classes(emu, without=() if healthy else (FAST,))
+    nodes = add_gce_nodes(emu)
+    members = [(ns, etcd) for ns in namespaces for etcd in ("etcd-main", "etcd-events")]
+    for ns in namespaces:
+        add_shoot_namespace(emu, ns, seed_provider=seed_provider)
+        add_pki(emu, namespace=ns)
+    for i, (ns, etcd) in enumerate(members):
+        main = etcd == "etcd-main"
+        claim_class = FAST if healthy and main else STANDARD  # admission fills in the default
+        etcd_class = (FAST if main else "") if healthy else None
+        ip = (pod_ips or {}).get((ns, etcd), f"127.0.2.{i + 1}")
+        add_member(
+            emu, namespace=ns, etcd=etcd, pod_ip=ip, storage_class=claim_class,
+            node=nodes[i % len(nodes)],
+        )  # fmt: skip
+        add_etcd(emu, namespace=ns, name=etcd, storage_class=etcd_class)
+    return nodes

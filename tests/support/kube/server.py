@@ -38,6 +38,7 @@ class KindInfo:
 
 KINDS: dict[str, KindInfo] = {
     "namespaces": KindInfo("Namespace", "v1", False),
+    "nodes": KindInfo("Node", "v1", False),
     "pods": KindInfo("Pod", "v1", True),
     "persistentvolumeclaims": KindInfo("PersistentVolumeClaim", "v1", True),
     "persistentvolumes": KindInfo("PersistentVolume", "v1", False),

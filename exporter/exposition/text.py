@@ -1,17 +1,18 @@
-"""Exposition text primitives: Go's float format, a Sink that writes sample lines, headers.
+"""Exposition text: Go's float format, a Sink that writes sample lines, family headers.
 
 Lines are written exactly as prometheus_client's encoders write them (tests compare the bytes);
-each target's labels are rendered once and merged with a sample's own labels through the
-collector's cached format strings.
+each target's labels are rendered once and merged with a sample's own labels through the text
+around their values that `labels.LabelBase` keeps. Both text formats share the sample lines; only
+the headers differ. Pure; no I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from exporter.exposition.collector import Family, family_rank
+from exporter.exposition.collector import Family
 from exporter.exposition.labels import LabelBase, Labels, escape_value
-from exporter.metrics import relayed_name
+from exporter.metrics import exposed, relayed_name
 from exporter.model import Sample as RelayedSample
 
 
@@ -38,7 +39,7 @@ def go_floats(values: Sequence[float]) -> list[str]:
 
 
 class TextSink:
-    """Collects sample lines per family; `render` writes them in either text format."""
+    """Collects sample lines per family, in the order the families came."""
 
     def __init__(self) -> None:
         self._heads: dict[str, Family] = {}
@@ -71,15 +72,6 @@ class TextSink:
         """Each family's lines as one UTF-8 chunk, in the order the families came."""
         return [(self._heads[n], "".join(lines).encode()) for n, lines in self._lines.items()]
 
-    def render(self, *, openmetrics: bool) -> str:
-        """Families in the collector's order, each with its HELP and TYPE lines."""
-        out: list[str] = []
-        header = om_header if openmetrics else text_header
-        for name in sorted(self._lines, key=family_rank):
-            out.append(header(self._heads[name]))
-            out.extend(self._lines[name])
-        return "".join(out)
-
 
 def relayed_lines(base: LabelBase, samples: Sequence[RelayedSample], names: dict[str, str]) -> str:
     """One target's lines of a relayed family, under our sample names (`names` caches them).
@@ -111,20 +103,12 @@ def relayed_lines(base: LabelBase, samples: Sequence[RelayedSample], names: dict
     return "".join(out)
 
 
-def text_header(family: Family) -> str:
-    """HELP and TYPE as prometheus_client's generate_latest writes them (text format 0.0.4)."""
-    name, type_ = family.name, family.type
-    if type_ == "counter":
-        name += "_total"
-    elif type_ == "info":
-        name, type_ = name + "_info", "gauge"
-    elif type_ == "unknown":
-        type_ = "untyped"
+def header(family: Family, *, openmetrics: bool) -> str:
+    """HELP and TYPE as prometheus_client's encoders write them: the text format 0.0.4 names the
+    family by its samples (`metrics.exposed`), OpenMetrics by its bare name and type."""
+    if openmetrics:
+        doc = family.help.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+        return f"# HELP {family.name} {doc}\n# TYPE {family.name} {family.type}\n"
+    name, type_ = exposed(family.name, family.type)
     doc = family.help.replace("\\", r"\\").replace("\n", r"\n")
     return f"# HELP {name} {doc}\n# TYPE {name} {type_}\n"
-
-
-def om_header(family: Family) -> str:
-    """HELP and TYPE as prometheus_client's OpenMetrics generate_latest writes them."""
-    doc = family.help.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-    return f"# HELP {family.name} {doc}\n# TYPE {family.name} {family.type}\n"
