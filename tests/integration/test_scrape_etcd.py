@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 import trustme
 
+from exporter.metrics import RELAYED, RELAYED_WITH_VOLUME
 from exporter.scrape import ScrapeError, make_session
 from tests.support.etcd import StartEtcd, free_port
 from tests.support.scrape import client_tls, scrape, scrape_error
@@ -65,7 +66,13 @@ async def test_real_etcd_behind_mtls(
                 await asyncio.sleep(0.2)  # still starting
     names = {f.name for f in families}  # type: ignore[attr-defined]
     assert "etcd_disk_wal_fsync_duration_seconds" in names
-    assert len(names) == 18  # every relayed family but the peer round trip (one member)
+    # every relayed family but the peer round trip (one member) and those of later versions
+    assert names == set(RELAYED_WITH_VOLUME + RELAYED) - {
+        "etcd_network_peer_round_trip_time_seconds",
+        "etcd_disk_wal_write_duration_seconds",  # 3.5.x after 3.5.1, and 3.6
+        "etcd_server_range_duration_seconds",  # 3.6
+        *(["etcd_server_apply_duration_seconds"] if version == "3.4" else []),  # 3.5+
+    }
     no_cert = client_tls(ca, tmp_path, files=False, with_cert=False)
     assert (await scrape_error(session, f"{url}/metrics", tls=no_cert)).reason == "tls"
     assert (await scrape_error(session, f"http://127.0.0.1:{port}/metrics")).reason in (
