@@ -29,6 +29,7 @@ from types import FrameType
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support import procs
 from tests.support.etcd import EtcdPool, EtcdProcess, EtcdUnavailable, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,16 +109,6 @@ def _start_exporter(targets: Path, port: int, log: Path) -> subprocess.Popen[byt
         return subprocess.Popen(  # its own session: Ctrl-C reaches only the demo
             argv, stdout=out, stderr=out, cwd=REPO, env=env, start_new_session=True
         )
-
-
-def _stop(popen: subprocess.Popen[bytes]) -> None:
-    if popen.poll() is None:
-        popen.send_signal(signal.SIGTERM)
-        try:
-            popen.wait(10)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait(5)
 
 
 def _metrics(port: int) -> str:
@@ -281,7 +272,7 @@ def run(duration: float | None, *, home: Path) -> int:
             print("\nStopping …")
         finally:
             stop.set()
-            _stop(exporter)
+            procs.stop(exporter)
             loader.join(10)
     print(f"Stopped everything (ran {time.monotonic() - started:.0f}s).")
     return 0

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 import yaml
 
+from tests.support import procs
 from tests.support.dashboard import REPO_ROOT
 
 
@@ -41,14 +42,7 @@ class Service:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after `timeout`; idempotent."""
-        if self.popen.poll() is not None:
-            return
-        self.popen.terminate()
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(5.0)
+        procs.stop(self.popen, timeout)
 
 
 def binary_or_skip(*names: str) -> str:
