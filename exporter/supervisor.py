@@ -127,7 +127,7 @@ class Supervisor:
                 old = (have[1],)
                 del running.tasks[kind]
             if spec is not None:
-                running.tasks[kind] = (spec, self._start(kind, state, spec, after=old))
+                running.tasks[kind] = (spec, self._start(state, spec, after=old))
             elif old:
                 self._reap_later(running.target.key, list(old))
             moved = True
@@ -149,16 +149,12 @@ class Supervisor:
             reaper.add_done_callback(self._reapers.discard)
 
     def _start(
-        self, kind: str, state: TargetState, spec: Spec, *, after: tuple[asyncio.Task[None], ...]
+        self, state: TargetState, spec: Spec, *, after: tuple[asyncio.Task[None], ...]
     ) -> asyncio.Task[None]:
         key = state.target.key
-        if kind == "scrape":
-            assert isinstance(spec, ScrapeSpec)
-            scrape_spec = spec
-            return self._spawn(kind, key, lambda: self._scrape(state, scrape_spec), after)
-        assert not isinstance(spec, ScrapeSpec)
-        log_spec = spec
-        return self._spawn(kind, key, lambda: self._follow(state, log_spec), after)
+        if isinstance(spec, ScrapeSpec):
+            return self._spawn("scrape", key, lambda: self._scrape(state, spec), after)
+        return self._spawn("log", key, lambda: self._follow(state, spec), after)
 
     def _spawn(
         self,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.diagnosis import humanize as h
+from exporter.diagnosis.verdict import RUNBOOKS
 from exporter.metrics import (
     BACKEND_COMMIT_CLASS_FLOOR,
     CLASS_MEDIAN_FACTOR,
@@ -27,7 +28,6 @@ from exporter.metrics import (
     WAL_FSYNC_CLASS_FLOOR,
 )
 
-RUNBOOKS = "docs/runbooks.md"
 UNKNOWN = "—"  # the cell of a member without a ratio
 
 

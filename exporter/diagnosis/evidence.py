@@ -1,8 +1,9 @@
 """Evidence for a verdict, built once for the status page and `diagnose`. Pure.
 
 The status page judges a `TargetState` (`live_report`); `diagnose` judges two scrapes of its own
-and the events of a log it read (`disk_between`, `events_evidence`); both through the same
-builders, so a member gets the same report from either.
+and the events of a log it read and its pod's container (`disk_between`, `events_evidence`,
+`pod_member_evidence`); both through the same builders, so a member gets the same report from
+either.
 
 The daemon keeps the last two successful scrapes of each member, so disk latency is measured
 over one scrape interval. Log counters run since the exporter started; slow requests older than
@@ -14,12 +15,12 @@ and the WAL fsync p99 of its last run (the kept scrapes of that run).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from exporter.diagnosis import humanize as h
 from exporter.diagnosis.histogram import Latency, window_latency
-from exporter.diagnosis.logfacts import TraceEvidence, trace_evidence
+from exporter.diagnosis.logfacts import trace_evidence
 from exporter.diagnosis.report import EtcdReport, report_order, with_class_medians
 from exporter.diagnosis.verdict import (
     NO_METRICS_URL,
@@ -76,36 +77,29 @@ def disk_between(before: Families, after: Families, *, window: float) -> DiskEvi
     )
 
 
-def counted_logs(
-    count: Callable[[EventKind], int],
-    slow: Counter[tuple[str, str]],
-    *,
-    scope: str,
-    fdatasync: bool = True,
-    stale: bool = False,
-    during_defrag: int = 0,
-    defrag_took: float | None = None,
-    traces: TraceEvidence | None = None,
-    etcd_slow_applies: int | None = None,
-) -> LogEvidence:
-    """Log evidence from event counts by kind and slow requests by (operation, resource);
-    `fdatasync` False leaves slow fdatasyncs out (too old to judge)."""
-    (op, resource), top = slow.most_common(1)[0] if slow else (("", ""), 0)
-    return LogEvidence(
+def pod_member_evidence(
+    target: Target, fsync: Latency | None, *, now: float
+) -> MemberEvidence | None:
+    """`diagnose`'s member evidence: a Kubernetes member's container as its pod says, with its
+    restart count since the pod started (the pod keeps no history of when), its last exit and
+    how long ago, and `fsync` — WAL fsync since etcd started, from the one scrape made while it
+    ran — when it stopped running."""
+    member = target.member
+    if member is None:
+        return None
+    scope = "since the pod started"
+    if member.pod_started_at is not None:
+        scope += f" {h.span(max(now - member.pod_started_at, 0.0))} ago"
+    last_exit = member.last_exit
+    if last_exit and member.last_exit_at is not None:
+        last_exit += f", {h.span(max(now - member.last_exit_at, 0.0))} ago"
+    return MemberEvidence(
+        state=str(member.state),
+        reason=member.reason,
+        restarts=member.restart_count,
         scope=scope,
-        slow_requests=count(EventKind.SLOW_REQUEST),
-        top_operation=op,
-        top_resource=resource,
-        top_count=top,
-        slow_fdatasync=count(EventKind.SLOW_FDATASYNC) if fdatasync else 0,
-        heartbeat_late=count(EventKind.HEARTBEAT_LATE),
-        read_index=sum(count(k) for k in READ_INDEX_KINDS),
-        leader_changes=count(EventKind.LEADER_CHANGE),
-        stale=stale,
-        during_defrag=during_defrag,
-        defrag_took=defrag_took,
-        traces=traces,
-        etcd_slow_applies=etcd_slow_applies,
+        last_exit=last_exit,
+        fsync=fsync,
     )
 
 
@@ -132,21 +126,23 @@ def _state_logs(
     stale: bool = False,
     etcd_slow_applies: int | None = None,
 ) -> LogEvidence:
-    """Log evidence from a member's log counters (the daemon's, or a log diagnose read)."""
-    top: Counter[tuple[str, str]] = Counter()
+    """Log evidence from a member's log counters (the daemon's, or a log diagnose read);
+    `fdatasync` False leaves slow fdatasyncs out (too old to judge)."""
+    by_op: Counter[tuple[str, str]] = Counter()
     for (operation, _read_only, resource), n in state.slow_requests.items():
-        top[(operation, resource)] += n
-    slow_requests = sum(state.slow_requests.values())
-
-    def count(kind: EventKind) -> int:
-        return slow_requests if kind is EventKind.SLOW_REQUEST else state.events[str(kind)]
-
-    traces = state.traces
-    return counted_logs(
-        count,
-        top,
+        by_op[(operation, resource)] += n
+    (op, resource), top = by_op.most_common(1)[0] if by_op else (("", ""), 0)
+    events, traces = state.events, state.traces
+    return LogEvidence(
         scope=scope,
-        fdatasync=fdatasync,
+        slow_requests=sum(state.slow_requests.values()),
+        top_operation=op,
+        top_resource=resource,
+        top_count=top,
+        slow_fdatasync=events[str(EventKind.SLOW_FDATASYNC)] if fdatasync else 0,
+        heartbeat_late=events[str(EventKind.HEARTBEAT_LATE)],
+        read_index=sum(events[str(k)] for k in READ_INDEX_KINDS),
+        leader_changes=events[str(EventKind.LEADER_CHANGE)],
         stale=stale,
         during_defrag=state.slow_during_defrag,
         defrag_took=state.defrag.took,

@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.diagnosis.verdict import RUNBOOKS
 from exporter.model import Placement, Target
-
-RUNBOOKS = "docs/runbooks.md"
 
 
 @dataclass(frozen=True, slots=True)

@@ -310,7 +310,12 @@ def lower_bound(logs: LogEvidence) -> bool:
 
 def slow_count_cell(logs: LogEvidence, *, short: bool = False) -> str:
     """The slow-request count of a table cell: '204', '≥ 204 (etcd counted 406; its log is
-    sampled)' (`short`: '≥204'), with ', 5 during defrag' when some fell into a defrag."""
+    sampled)' (`short`: '≥204'), with ', 5 during defrag' when some fell into a defrag; 'n/a'
+    when the log was not read, '0' without any."""
+    if not logs.read:
+        return "n/a"
+    if not logs.slow_requests and not logs.during_defrag:
+        return "0"
     text = h.count(logs.slow_requests)
     if lower_bound(logs):
         etcd = h.count(logs.etcd_slow_applies or 0)

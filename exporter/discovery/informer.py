@@ -3,7 +3,9 @@
 The reflector recipe: list (paged) → watch from the list's resourceVersion with bookmarks →
 when the server ends the watch (its timeout, about `watch_timeout` seconds, jittered), watch again
 from the last version seen → on 410 Gone, list again. Errors back off with jitter and resume from
-the last version. `on_change` is called after every list and every applied event.
+the last version. `on_change` is called after every list and every applied event that changed
+the cache: a modification whose trimmed copy equals the one kept (a node's heartbeat, a pod's
+unrelated annotation) changes nothing and calls nothing.
 """
 
 from __future__ import annotations
@@ -162,7 +164,10 @@ class Informer(Generic[T]):
         if kind == "DELETED":
             self.items.pop(key, None)
         elif kind in ("ADDED", "MODIFIED"):
-            self.items[key] = self._trim(obj)
+            trimmed = self._trim(obj)
+            if self.items.get(key) == trimmed:
+                return new_rv
+            self.items[key] = trimmed
         else:
             return new_rv
         self._on_change()

@@ -148,17 +148,15 @@ class KubernetesDiscovery:
             for ns in (namespaces if k.etcd_resources else [])
         ]
         # the seed provider check (provider.py): every node's providerID, every namespace's
-        # provider label; their other changes (node status, foreign labels) rebuild nothing
-        seen: dict[str, Any] = {"on_change": self._placement_changed,
-                                "watch_timeout": k.watch_timeout}  # fmt: skip
+        # provider label; their other changes (node status, foreign labels) trim to the same copy
+        # and rebuild nothing (Informer)
         check = k.provider_check
         self.nodes: list[Informer[NodeInfo]] = (
-            [Informer(api, NODES, trim=trim_node, **seen)] if check else []
+            [Informer(api, NODES, trim=trim_node, **common)] if check else []
         )
         self.namespaces: list[Informer[NamespaceInfo]] = (
-            [Informer(api, NAMESPACES, trim=trim_namespace, **seen)] if check else []
+            [Informer(api, NAMESPACES, trim=trim_namespace, **common)] if check else []
         )
-        self._placement_seen: tuple[frozenset[NodeInfo], frozenset[NamespaceInfo]] | None = None
         self._node_infos: Mapping[str, NodeInfo] = {}  # the caches of this rebuild
         self._namespace_infos: Mapping[str, NamespaceInfo] = {}
         self._seed: NodeProvider | None = None
@@ -207,16 +205,6 @@ class KubernetesDiscovery:
             *self.pods, *self.claims, self.volumes, self.classes, *self.etcds, *self.nodes,
             *self.namespaces,
         ]  # fmt: skip
-
-    def _placement_changed(self) -> None:
-        """A node or namespace event: rebuild only when what is kept of them changed."""
-        seen = (
-            frozenset(merged(self.nodes).values()),
-            frozenset(merged(self.namespaces).values()),
-        )
-        if seen != self._placement_seen:
-            self._placement_seen = seen
-            self._dirty.set()
 
     async def run(self, publish: Publish) -> None:
         """Watch everything and publish the target set on every change, until cancelled."""

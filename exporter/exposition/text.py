@@ -48,10 +48,7 @@ class TextSink:
 
     def add(self, family: Family, sample: str, base: LabelBase, own: Labels, value: float) -> None:
         """One sample line, labels rendered through the target's cached LabelBase."""
-        lines = self._lines.get(family.name)
-        if lines is None:
-            self._heads[family.name] = family
-            lines = self._lines[family.name] = []
+        lines = self._lines_of(family)
         labels = base.render(own)
         if labels:
             lines.append(f"{sample}{{{labels}}} {go_float(value)}\n")
@@ -62,11 +59,15 @@ class TextSink:
         self, family: Family, base: LabelBase, samples: tuple[RelayedSample, ...]
     ) -> None:
         """One target's samples of a relayed family: one list lookup, names renamed once."""
+        self._lines_of(family).append(relayed_lines(base, samples, self._names))
+
+    def _lines_of(self, family: Family) -> list[str]:
+        """The family's list of lines, begun (and its head kept) at its first sample."""
         lines = self._lines.get(family.name)
         if lines is None:
             self._heads[family.name] = family
             lines = self._lines[family.name] = []
-        lines.append(relayed_lines(base, samples, self._names))
+        return lines
 
     def chunks(self) -> list[tuple[Family, bytes]]:
         """Each family's lines as one UTF-8 chunk, in the order the families came."""

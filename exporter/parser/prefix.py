@@ -93,12 +93,6 @@ def ns_time(ns: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
-def parse_prefix_time(prefix: str) -> datetime | None:
-    """The prefix's time as an aware datetime (nanoseconds truncated), or None if invalid."""
-    ns = prefix_ns(prefix)
-    return None if ns is None else ns_time(ns)
-
-
 class PrefixClock:
     """`prefix_ns` for every line of many streams: the lines of a log share their whole seconds,
     so the seconds of recent prefixes are remembered (at most `size` of them; then forgotten at

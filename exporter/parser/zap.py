@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import cast
 
 import msgspec
@@ -50,7 +50,7 @@ from exporter.parser.events import (
     slow_request,
     threshold,
 )
-from exporter.parser.times import iso_time, zap_time
+from exporter.parser.times import iso_time, shaped_iso_time, zap_time
 from exporter.parser.trace import STEPS_IN_LIST, operation_of, step_totals, trace_event
 
 Fields = Mapping[str, object]
@@ -194,12 +194,6 @@ def _shape(level: str, msg: str, fields: str) -> re.Pattern[str]:
     )
 
 
-def _time(ts: str) -> datetime:
-    """`iso_time` of a `_TIME` group, whose shape check the pattern made."""
-    time = datetime.fromisoformat(ts)
-    return time if time.tzinfo is not None else time.replace(tzinfo=UTC)
-
-
 # `apply request took too long` and `slow fdatasync` (group 2: the former); the fields after the
 # duration and threshold are those of the former, present when it is the message.
 # Groups: ts, the apply message, duration, threshold, prefix, request, error.
@@ -217,12 +211,15 @@ def _request(m: re.Match[str]) -> Event:
     ts, _, took, expected, prefix, request, error = cast(Groups, m.groups())
     if prefix is None or request is None:  # slow fdatasync, as `_timed` builds it
         return simple(
-            EventKind.SLOW_FDATASYNC, _time(ts), took=duration(took), expected=threshold(expected)
+            EventKind.SLOW_FDATASYNC,
+            shaped_iso_time(ts),
+            took=duration(took),
+            expected=threshold(expected),
         )
     if "\\" in request:
         request = request.replace('\\"', '"')
     return slow_request(  # as `_apply` builds it
-        _time(ts),
+        shaped_iso_time(ts),
         took=duration(took),
         expected=threshold(expected),
         prefix=prefix,
@@ -245,7 +242,7 @@ def _trace(m: re.Match[str]) -> Event:
     ts, msg, took, steps = m.groups()
     return Event(  # as `trace_event` builds it
         EventKind.SLOW_TRACE,
-        _time(ts),
+        shaped_iso_time(ts),
         duration(took),
         operation=operation_of(msg),
         steps=step_totals(STEPS_IN_LIST.findall(steps)),
@@ -263,7 +260,7 @@ _STATS = _shape(  # a slow gRPC request. Groups: ts, time spent.
 
 def _stats(m: re.Match[str]) -> Event:
     ts, took = m.groups()  # as `_request_stats` builds it at level warn
-    return simple(EventKind.SLOW_GRPC_REQUEST, _time(ts), took=duration(took))
+    return simple(EventKind.SLOW_GRPC_REQUEST, shaped_iso_time(ts), took=duration(took))
 
 
 _HEARTBEAT = _shape(  # groups: ts, threshold, duration
@@ -277,7 +274,10 @@ _HEARTBEAT = _shape(  # groups: ts, threshold, duration
 def _heartbeat(m: re.Match[str]) -> Event:
     ts, expected, took = m.groups()  # as its `_timed` handler builds it
     return simple(
-        EventKind.HEARTBEAT_LATE, _time(ts), took=duration(took), expected=threshold(expected)
+        EventKind.HEARTBEAT_LATE,
+        shaped_iso_time(ts),
+        took=duration(took),
+        expected=threshold(expected),
     )
 
 
@@ -290,7 +290,7 @@ _RETRY = _shape(  # groups: ts, threshold
 
 def _retry(m: re.Match[str]) -> Event:
     ts, expected = m.groups()  # as its `_timed` handler builds it
-    return simple(EventKind.READ_INDEX_RETRY, _time(ts), expected=threshold(expected))
+    return simple(EventKind.READ_INDEX_RETRY, shaped_iso_time(ts), expected=threshold(expected))
 
 
 _MSG = '"msg":"'

@@ -29,7 +29,8 @@ WANTED: tuple[str, ...] = RELAYED_WITH_VOLUME + RELAYED
 
 TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
 NEWLINE = ord("\n")
-_SUFFIXES: dict[str, tuple[str, ...]] = {
+# The sample-name suffixes of a family of each type (also those federate.py reads).
+SUFFIXES: dict[str, tuple[str, ...]] = {
     "counter": ("",),
     "gauge": ("",),
     "untyped": ("",),
@@ -174,7 +175,7 @@ def _parse_block(
                 help_ = _unescape_help(rest)
             else:
                 type_ = _family_type(name, rest)
-                allowed = frozenset(name + s for s in _SUFFIXES[type_])
+                allowed = frozenset(name + s for s in SUFFIXES[type_])
             continue
         nxt = text.find("\n#", pos)
         nxt = size if nxt < 0 else nxt

@@ -42,8 +42,8 @@ from exporter.scrape.buffers import BodyBuffers
 from exporter.scrape.caches import OWN_LABELS_MAX, Shared
 from exporter.scrape.client import fetch_into
 from exporter.scrape.errors import ScrapeError
-from exporter.scrape.extract import WANTED, Labels, parse_sample_line, sample_value
-from exporter.scrape.fold import Fold, FoldKey, fold_family
+from exporter.scrape.extract import SUFFIXES, WANTED, Labels, parse_sample_line, sample_value
+from exporter.scrape.fold import Fold, FoldKey, fold_family, sample_order
 
 logger = logging.getLogger(__name__)
 
@@ -147,11 +147,6 @@ ETCD_FAMILIES: Mapping[str, tuple[str, str]] = {
 # service, container, endpoint; its external labels).
 OWN_LABELS = frozenset({"le", "quantile", "To", "op", "success", "version"})
 
-_SUFFIXES: Mapping[str, tuple[str, ...]] = {
-    "histogram": ("_bucket", "_sum", "_count"),
-    "summary": ("", "_sum", "_count"),
-}
-_SAMPLE_ORDER = {"_bucket": 0, "": 0, "_sum": 1, "_count": 2}
 
 Member = tuple[str, str]  # (namespace, pod); namespace "" when the series has no namespace label
 
@@ -168,7 +163,7 @@ _SAMPLE_FAMILIES: Mapping[str, tuple[str, str]] = MappingProxyType(
     {
         name + suffix: (name, suffix)
         for name in WANTED
-        for suffix in _SUFFIXES.get(family_type(name), ("",))
+        for suffix in SUFFIXES.get(family_type(name), ("",))
     }
 )
 
@@ -370,7 +365,7 @@ def _families(member: _Collected, folds: Shared[FoldKey, Fold] | None) -> tuple[
         type_, help_ = ETCD_FAMILIES.get(name, ("untyped", ""))
         parts = [
             (suffix, series)
-            for suffix in _SUFFIXES.get(type_, ("",))
+            for suffix in SUFFIXES.get(type_, ("",))
             if (series := member.samples.get((name, suffix)))
         ]
         if parts:
@@ -382,12 +377,11 @@ def _families(member: _Collected, folds: Shared[FoldKey, Fold] | None) -> tuple[
 def _ordered(name: str, parts: list[tuple[str, dict[Labels, float]]]) -> tuple[Sample, ...]:
     """A family's samples as etcd writes them: per label set (sorted, without `le`), the buckets
     by bound, then `_sum`, then `_count`."""
-    keyed = []
-    for suffix, series in parts:
-        for labels, value in series.items():
-            group = labels[:-1] if suffix == "_bucket" else labels
-            bound = _bound(labels[-1][1]) if suffix == "_bucket" else 0.0
-            keyed.append(((group, _SAMPLE_ORDER[suffix], bound), name + suffix, labels, value))
+    keyed = [
+        (sample_order(name, (name + suffix, labels)), name + suffix, labels, value)
+        for suffix, series in parts
+        for labels, value in series.items()
+    ]
     keyed.sort(key=lambda item: item[0])
     return tuple(Sample(sys.intern(sample), labels, value) for _, sample, labels, value in keyed)
 

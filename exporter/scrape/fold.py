@@ -112,7 +112,7 @@ def _plan(family: RelayedFamily, dropped: Sequence[str]) -> Fold:
         key = (sample.name, _kept(sample.labels, gone))
         keys.append(key)
         outputs.setdefault(key, len(outputs))
-    ordered = sorted(outputs, key=lambda key: _order(family.name, key))
+    ordered = sorted(outputs, key=lambda key: sample_order(family.name, key))
     index = {key: i for i, key in enumerate(ordered)}
     return Fold(
         family.name,
@@ -129,9 +129,12 @@ def _kept(labels: Labels, gone: frozenset[str]) -> Labels:
     return tuple(kept)
 
 
-def _order(family: str, key: tuple[str, Labels]) -> tuple[Labels, int, tuple[int, float, str]]:
-    """Sort key of a folded sample: its label set without `le`, its suffix, its bucket's bound
-    (a bound that is not a number after those that are, by its text)."""
+def sample_order(
+    family: str, key: tuple[str, Labels]
+) -> tuple[Labels, int, tuple[int, float, str]]:
+    """Sort key of a sample (name, labels) of `family` in etcd's order, the order of folded and
+    federated samples: its label set without `le`, its suffix, its bucket's bound (a bound that
+    is not a number after those that are, by its text)."""
     name, labels = key
     suffix = name[len(family) :]
     le = labels[-1][1] if labels and labels[-1][0] == "le" else None

@@ -189,17 +189,8 @@ class KubeLogFollower:
         """The dead container's lines after the last one seen; returns how many were new (0 also
         when the kubelet no longer has the log)."""
         where = {"namespace": spec.namespace, "pod": spec.pod, "container": spec.container}
-        cursor.resume()
         try:
-            resp = await self._api.open_log(
-                namespace=spec.namespace,
-                pod=spec.pod,
-                container=spec.container,
-                since_seconds=cursor.since_seconds(time.time_ns(), slack=SINCE_SLACK),
-                previous=True,
-                follow=False,
-                timeout=self._api.request_timeout,
-            )
+            resp = await self._open(spec, cursor, previous=True)
         except KubeApiError as err:
             if err.denied or err.status == 0:
                 raise  # counted and retried like any denied or failed call
@@ -217,15 +208,7 @@ class KubeLogFollower:
         return added
 
     async def _follow_once(self, spec: KubernetesLogSpec, cursor: Cursor, sink: Sink) -> None:
-        cursor.resume()
-        resp = await self._api.open_log(
-            namespace=spec.namespace,
-            pod=spec.pod,
-            container=spec.container,
-            since_seconds=cursor.since_seconds(time.time_ns(), slack=SINCE_SLACK),
-            follow=True,
-            timeout=self._stream_timeout,
-        )
+        resp = await self._open(spec, cursor, previous=False)
         sink.connected(True)
         if cursor.opened:
             sink.reconnected()
@@ -237,6 +220,22 @@ class KubeLogFollower:
             logger.info("Log stream silent, reopening", extra=where)
         finally:
             resp.release()
+
+    async def _open(
+        self, spec: KubernetesLogSpec, cursor: Cursor, *, previous: bool
+    ) -> aiohttp.ClientResponse:
+        """Open the dead container's log (`previous`: read to its end) or follow the running
+        one's, from a little before the last line seen: the cursor drops what comes again."""
+        cursor.resume()
+        return await self._api.open_log(
+            namespace=spec.namespace,
+            pod=spec.pod,
+            container=spec.container,
+            since_seconds=cursor.since_seconds(time.time_ns(), slack=SINCE_SLACK),
+            previous=previous,
+            follow=not previous,
+            timeout=self._api.request_timeout if previous else self._stream_timeout,
+        )
 
     async def _pump(
         self, resp: aiohttp.ClientResponse, cursor: Cursor, sink: Sink, *, inactivity: float

@@ -197,10 +197,6 @@ def _stream_cell(state: TargetState) -> str:
 
 
 def _slow_text(r: EtcdReport) -> str:
-    if not r.logs.read:
-        return "n/a"
-    if not r.logs.slow_requests and not r.logs.during_defrag:
-        return "0"
     top = r.logs.top_operation
     where = f" ({top} on {r.logs.top_resource or 'other'})" if top else ""
     return slow_count_cell(r.logs) + where

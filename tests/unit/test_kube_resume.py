@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exporter.parser.prefix import PrefixClock, parse_prefix_time, prefix_ns
+from exporter.parser.prefix import PrefixClock, ns_time, prefix_ns
 from exporter.sources.resume import NS, WINDOW_NS, Cursor
 
 
@@ -25,7 +25,7 @@ def test_prefix_ns(prefix: str, expected: datetime) -> None:
     assert got is not None
     assert got // NS == int(expected.timestamp())
     assert PrefixClock().ns(prefix) == got
-    assert parse_prefix_time(prefix) == expected.replace(microsecond=got // 1000 % 1_000_000)
+    assert ns_time(got) == expected.replace(microsecond=got // 1000 % 1_000_000)
 
 
 def test_prefix_keeps_nanoseconds() -> None:
@@ -43,7 +43,6 @@ def test_prefix_keeps_nanoseconds() -> None:
 def test_prefix_rejects_garbage(bad: str) -> None:
     assert prefix_ns(bad) is None
     assert PrefixClock().ns(bad) is None
-    assert parse_prefix_time(bad) is None
 
 
 def test_the_clock_remembers_a_bounded_number_of_seconds() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from exporter import metrics as m
-from exporter.commands.diagnose.command import member_evidence as diagnose_member_evidence
+from exporter.diagnosis.evidence import pod_member_evidence as diagnose_member_evidence
 from exporter.diagnosis.histogram import window_latency
 from exporter.diagnosis.verdict import (
     NOT_RUNNING,

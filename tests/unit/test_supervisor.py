@@ -96,6 +96,17 @@ def make(fakes: Fakes, store: Store, **kw: object) -> Supervisor:
     )
 
 
+def watching(fakes: Fakes, store: Store, *, first_collection_after: float = 30.0) -> Supervisor:
+    """A supervisor whose first-collection watch polls in real time (not with the fakes' sleep)."""
+    return Supervisor(
+        store=store,
+        scrape=fakes.scrape,
+        follow=fakes.follow,
+        first_collection_after=first_collection_after,
+        clock=asyncio.get_running_loop().time,
+    )
+
+
 async def until_first_collection(store: Store) -> None:
     async with asyncio.timeout(2):
         while True:
@@ -217,8 +228,7 @@ async def test_stop_is_bounded_by_deadline(caplog: pytest.LogCaptureFixture) -> 
 
 async def test_run_marks_first_collection_when_every_target_scraped() -> None:
     fakes, store = Fakes(), Store()
-    clock = asyncio.get_running_loop().time
-    sup = Supervisor(store=store, scrape=fakes.scrape, follow=fakes.follow, clock=clock)
+    sup = watching(fakes, store)
     runner = asyncio.create_task(sup.run())
     sup.publish({"a": target("a"), "b": target("b")})
     await asyncio.sleep(0.3)
@@ -236,13 +246,7 @@ async def test_run_marks_first_collection_when_every_target_scraped() -> None:
 
 async def test_run_marks_first_collection_after_interval() -> None:
     fakes, store = Fakes(), Store()
-    sup = Supervisor(
-        store=store,
-        scrape=fakes.scrape,
-        follow=fakes.follow,
-        first_collection_after=0.3,
-        clock=asyncio.get_running_loop().time,
-    )
+    sup = watching(fakes, store, first_collection_after=0.3)
     runner = asyncio.create_task(sup.run())
     sup.publish({"a": target("a")})
     await until_first_collection(store)
@@ -294,13 +298,7 @@ async def test_member_not_running_is_not_scraped_and_keeps_its_counters() -> Non
 
 async def test_first_collection_does_not_wait_for_a_member_that_does_not_run() -> None:
     fakes, store = Fakes(), Store()
-    sup = Supervisor(
-        store=store,
-        scrape=fakes.scrape,
-        follow=fakes.follow,
-        first_collection_after=30.0,
-        clock=asyncio.get_running_loop().time,
-    )
+    sup = watching(fakes, store)
     runner = asyncio.create_task(sup.run())
     down = replace(member(MemberState.PENDING), key="ns/etcd-main-1")
     sup.publish({"a": target("a"), down.key: down})

@@ -35,6 +35,7 @@ from exporter.diagnosis.evidence import (
     events_evidence,
     fsync_p99,
     not_scraped,
+    pod_member_evidence,
     slow_applies_between,
 )
 from exporter.diagnosis.histogram import Latency
@@ -45,7 +46,7 @@ from exporter.diagnosis.report import (
     sort_reports,
     with_class_medians,
 )
-from exporter.diagnosis.verdict import DiskEvidence, LogEvidence, MemberEvidence, judge
+from exporter.diagnosis.verdict import DiskEvidence, LogEvidence, judge
 from exporter.model import RelayedFamily, ScrapeSpec, Target
 from exporter.runtime.logconfig import setup_logging
 from exporter.scrape.client import make_session
@@ -160,33 +161,10 @@ async def examine(target: Target, ctx: Context) -> EtcdReport:
     disk, last_run, applies = await _disk(target, ctx)
     covered = ctx.settings.since >= ctx.settings.window
     logs = await _logs(target, ctx, etcd_slow_applies=applies if covered else None)
-    member = member_evidence(target, last_run, now=time.time())
+    member = pod_member_evidence(target, last_run, now=time.time())
     verdict = judge(volume=target.volume, disk=disk, logs=logs, member=member)
     ctx.progress.done += 1
     return EtcdReport(target=target, disk=disk, logs=logs, verdict=verdict, member=member)
-
-
-def member_evidence(target: Target, fsync: Latency | None, *, now: float) -> MemberEvidence | None:
-    """A Kubernetes member's container as its pod says: its restart count since the pod started
-    (the pod keeps no history of when), its last exit and how long ago, and `fsync` — WAL fsync
-    since etcd started, from the one scrape made while it ran — when it stopped running."""
-    member = target.member
-    if member is None:
-        return None
-    scope = "since the pod started"
-    if member.pod_started_at is not None:
-        scope += f" {h.span(max(now - member.pod_started_at, 0.0))} ago"
-    last_exit = member.last_exit
-    if last_exit and member.last_exit_at is not None:
-        last_exit += f", {h.span(max(now - member.last_exit_at, 0.0))} ago"
-    return MemberEvidence(
-        state=str(member.state),
-        reason=member.reason,
-        restarts=member.restart_count,
-        scope=scope,
-        last_exit=last_exit,
-        fsync=fsync,
-    )
 
 
 async def _disk(target: Target, ctx: Context) -> tuple[DiskEvidence, Latency | None, int | None]:

@@ -94,10 +94,6 @@ def _p99(lat: Latency | None, disk: DiskEvidence) -> str:
 
 
 def _slow_cell(logs: LogEvidence) -> str:
-    if not logs.read:
-        return "n/a"
-    if not logs.slow_requests and not logs.during_defrag:
-        return "0"
     top = f" {logs.top_operation}/{logs.top_resource or 'other'}" if logs.top_operation else ""
     return f"{slow_count_cell(logs, short=True)}{top}"
 
