@@ -1,11 +1,15 @@
 """Command line: `run`, `parse`, `diagnose`. Parses settings, maps errors to exit codes.
 
 No business logic here; each subcommand lives in its own module and is imported lazily, and so
-are pydantic and the settings models (`--version` and the usage text need neither).
+are pydantic and the settings models (`--version` and the usage text need neither). The plainest
+`parse` command lines (`parse [--output FORMAT] FILE…`, no `ETCD_LATENCY_…` variable set) do
+without them too: `commands.parse.fastargs` reads them to the same settings, which makes `parse`
+start in half the time or less.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn, TypeVar
@@ -15,6 +19,8 @@ from exporter import __version__
 if TYPE_CHECKING:
     from pydantic import ValidationError
     from pydantic_settings import BaseSettings
+
+    from exporter.commands.parse.fastargs import FastParseArgs
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -80,17 +86,35 @@ def format_errors(command: str, err: ValidationError) -> str:
 def load(model: type[S], command: str, args: list[str]) -> S:
     """Parse flags and environment into settings, or print every problem and exit 2."""
     from pydantic import ValidationError
-    from pydantic_settings import CliApp
+    from pydantic_settings import CliApp, SettingsError
 
     try:
         return CliApp.run(model, cli_args=args)
     except ValidationError as err:
         print(format_errors(command, err), file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
+    except SettingsError as err:  # an argument or variable the settings sources cannot read
+        print(f"etcd-latency-exporter {command}: invalid configuration: {err}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
 
 
-def dispatch(command: str, settings: BaseSettings) -> int:
+def fast_settings(command: str, args: list[str]) -> FastParseArgs | None:
+    """The settings of a plain `parse` command line, read without pydantic; else None."""
+    if command != "parse":
+        return None
+    from exporter.commands.parse.fastargs import fast_parse_args
+
+    return fast_parse_args(args, os.environ)
+
+
+def dispatch(command: str, settings: BaseSettings | FastParseArgs) -> int:
     """Run a subcommand; returns its exit code."""
+    from exporter.commands.parse.fastargs import FastParseArgs
+
+    if isinstance(settings, FastParseArgs):
+        from exporter.commands.parse.command import run_parse
+
+        return run_parse(settings)
     from exporter.settings import DiagnoseSettings, ParseSettings, RunSettings
 
     if isinstance(settings, RunSettings):
@@ -121,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     if command not in COMMANDS:
         print(f"etcd-latency-exporter: unknown subcommand {command!r}\n\n{USAGE}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
-    settings = load(settings_model(command), command, rest)
+    fast = fast_settings(command, rest)
+    settings = fast if fast is not None else load(settings_model(command), command, rest)
     try:
         code = dispatch(command, settings)
     except KeyboardInterrupt:

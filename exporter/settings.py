@@ -13,12 +13,11 @@ from pydantic_settings import BaseSettings, CliPositionalArg, SettingsConfigDict
 
 from exporter.durations import parse_duration
 from exporter.metrics import CLASS_MEDIAN_MIN_MEMBERS
-from exporter.model import MAX_LINE_BYTES
+from exporter.model import ENV_PREFIX as ENV_PREFIX  # re-exported: the CLI names variables
+from exporter.model import MAX_LINE_BYTES, ParseOutput
 
 DEFAULT_PORT = 18379
 DEFAULT_LISTEN_ADDRESS = f":{DEFAULT_PORT}"
-
-ENV_PREFIX = "ETCD_LATENCY_"
 
 
 def _duration(value: object) -> float:
@@ -300,7 +299,7 @@ class ParseSettings(_Common):
     files: CliPositionalArg[list[str]] = Field(
         default_factory=lambda: ["-"], description="Log files (.gz too), or - for stdin."
     )
-    output: Literal["summary", "json", "events"] = Field(
+    output: ParseOutput = Field(
         "summary",
         description="summary (a table; p50/p90/p99 estimated within 1 % from a log-bucketed "
         "histogram of bounded size, max exact), json (the summary as JSON), events (JSON Lines, "

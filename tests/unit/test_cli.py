@@ -52,3 +52,15 @@ def test_unknown_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
         main(["frobnicate"])
     assert exc.value.code == 2
     assert "unknown subcommand" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["{a}", "a\tb"])
+def test_an_argument_the_settings_cannot_read_is_one_line_and_exit_2(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["parse", name])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("etcd-latency-exporter parse: invalid configuration")
+    assert "Traceback" not in err
