@@ -29,7 +29,11 @@ def parse_duration(text: str | float | int) -> float:
     if type(text) is str:  # the commonest form first: one unit, e.g. 13.95374909s or 304ms
         single = _PART.fullmatch(text)
         if single is not None:
-            return _seconds(single.group(1), single.group(2))
+            number, unit = single.groups()
+            exponent = EXPONENTS.get(unit)
+            if exponent is not None:
+                return float(number + exponent)
+            return float(number) * _FACTORS[unit]
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, (int, float)):

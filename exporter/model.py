@@ -1,7 +1,8 @@
 """Shared value types that flow between the stages: discovery → sources → parser → state.
 
-Frozen dataclasses only; no I/O and no behaviour beyond small derived values. Every stage imports
-from here, and this module imports nothing of the project's.
+Frozen dataclasses only (but `Event`, a frozen msgspec Struct: one is built per event line, and a
+Struct is built in a seventh of a frozen dataclass's time); no I/O and no behaviour beyond small
+derived values. Every stage imports from here, and this module imports nothing of the project's.
 """
 
 from __future__ import annotations
@@ -9,9 +10,20 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
+
+import msgspec
 
 
-class EventKind(enum.StrEnum):
+class Label(enum.StrEnum):
+    """A StrEnum that hashes as its value, as it compares: `Enum` hashes the member's name in
+    Python code, which made every set or dict lookup of a member on the event path a Python call
+    (and a lookup by the value string miss)."""
+
+    __hash__ = str.__hash__
+
+
+class EventKind(Label):
     """What a recognised etcd log line means (the `kind` field and the `event` label)."""
 
     SLOW_REQUEST = "slow_request"
@@ -32,7 +44,7 @@ class EventKind(enum.StrEnum):
     DEFRAG_FINISHED = "defrag_finished"
 
 
-class Operation(enum.StrEnum):
+class Operation(Label):
     """The operation of a slow request, read from the request text."""
 
     RANGE = "range"
@@ -49,7 +61,7 @@ class Operation(enum.StrEnum):
     OTHER = "other"
 
 
-class TraceStep(enum.StrEnum):
+class TraceStep(Label):
     """Where a traced request spent its time: etcd's step texts mapped to a small fixed set
     (exporter/parser/trace.py has the table)."""
 
@@ -61,9 +73,8 @@ class TraceStep(enum.StrEnum):
     OTHER = "other"  # step texts not in the table
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One recognised log line.
+class Event(msgspec.Struct, frozen=True):
+    """One recognised log line (`msgspec.structs.replace` makes a changed copy).
 
     `time` is etcd's own timestamp when the line carries one, else the kubelet prefix's, else None.
     `duration_seconds` is the line's main duration (took, sync duration, exceeded-duration, …).
@@ -212,7 +223,7 @@ class KubernetesLogSpec:
 LogSpec = FileLogSpec | CommandLogSpec | KubernetesLogSpec
 
 
-class MemberState(enum.StrEnum):
+class MemberState(Label):
     """Where a member's etcd container stands (the `state` of `etcd_latency_member_state`)."""
 
     RUNNING = "running"  # the etcd container runs
@@ -296,3 +307,9 @@ MAX_LINE_BYTES = 4 * MAX_LINE_LENGTH  # the sources' default cap (--logs.max-lin
 # Room on top of a cap for the prefix a reader splits off before the cap applies: the kubelet's
 # time with an offset and its space (36 bytes), or a CRI log file's time, stream and tag (45).
 PREFIX_ROOM = 64
+
+# The settings' environment variables all start so (`ETCD_LATENCY_SCRAPE__INTERVAL`); here, not in
+# exporter.settings, so that `parse` can tell there is none without importing pydantic.
+ENV_PREFIX = "ETCD_LATENCY_"
+# The formats of `parse --output`: its settings' type, and what its pydantic-free reader accepts.
+ParseOutput = Literal["summary", "json", "events"]

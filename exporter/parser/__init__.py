@@ -25,7 +25,7 @@ the same member.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from exporter.model import MAX_LINE_LENGTH, Event
 from exporter.parser.events import UNPARSED, Result, Unparsed

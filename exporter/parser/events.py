@@ -46,7 +46,9 @@ class BadLine(ValueError):
 
 def duration(value: object) -> float:
     """A duration field (Go string or number of seconds) → finite seconds ≥ 0, else BadLine."""
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+    if type(value) is not str and (
+        not isinstance(value, (str, int, float)) or isinstance(value, bool)
+    ):
         raise BadLine(f"not a duration: {value!r}")
     try:
         seconds = parse_duration(value)
