@@ -94,9 +94,11 @@ def ns_time(ns: int) -> datetime:
 
 
 class PrefixClock:
-    """`prefix_ns` for every line of many streams: the lines of a log share their whole seconds,
-    so the seconds of recent prefixes are remembered (at most `size` of them; then forgotten at
-    once). Owned by the one that reads the prefixes (a log follower)."""
+    """`split_kubelet_prefix` and `prefix_ns` in one for every line of many streams. The lines
+    of a log share their whole seconds, so the seconds of recent prefixes are remembered (at most
+    `size` of them; then forgotten at once); a line in the kubelet's own fixed-width shape
+    (`KUBELET_SHAPE`) whose seconds are remembered is then read without a regular expression.
+    Owned by the one that reads the prefixes (a log follower)."""
 
     __slots__ = ("_seconds", "_size")
 
@@ -104,10 +106,24 @@ class PrefixClock:
         self._size = size
         self._seconds: dict[str, int | None] = {}
 
-    def ns(self, prefix: str) -> int | None:
-        """`prefix_ns(prefix)`."""
-        if len(prefix) < 20 or prefix[10] != "T":
-            return None
+    def split(self, line: str) -> tuple[int | None, str]:
+        """(the prefix's time in nanoseconds since the epoch, the rest of the line) of a line
+        with a valid prefix; (None, the whole line) otherwise."""
+        if line[29:31] == "Z " and line[19:20] == ".":
+            secs = self._seconds.get(line[:19])
+            fraction = line[20:29]
+            # Seconds remembered only from prefixes the pattern took: the first 19 characters
+            # are a valid time; the fraction is nine ASCII digits.
+            if secs is not None and fraction.isdigit() and fraction.isascii():
+                return secs * NS + int(fraction), line[31:]
+        prefix, text = split_kubelet_prefix(line)
+        if prefix is None:
+            return None, line
+        ns = self._ns(prefix)
+        return (None, line) if ns is None else (ns, text)
+
+    def _ns(self, prefix: str) -> int | None:
+        """`prefix_ns(prefix)` of a prefix `split_kubelet_prefix` took."""
         whole = prefix[:19]
         cache = self._seconds
         try:

@@ -35,7 +35,7 @@ from exporter.backoff import Retries, wait_set
 from exporter.kube.client import API_RETRY, PODS, KubeApi, KubeApiError
 from exporter.kube.containers import ContainerStatus, container_status
 from exporter.model import PREFIX_ROOM, KubernetesLogSpec
-from exporter.parser.prefix import PrefixClock, split_kubelet_prefix
+from exporter.parser.prefix import PrefixClock
 from exporter.sources.lines import LineSplitter, Sink
 from exporter.sources.resume import NS, Cursor
 from exporter.sources.runs import Step, next_step
@@ -291,8 +291,7 @@ def deliver(line: str, cursor: Cursor, sink: Sink, clock: PrefixClock) -> bool:
     """Hand one `<timestamp> <text>` line to the sink unless the cursor has seen it. The prefix
     is read here, once: the sink gets the text and the prefix's time (a line without a valid
     prefix goes whole, and the parser looks at it as at any other)."""
-    prefix, text = split_kubelet_prefix(line)
-    ts = clock.ns(prefix) if prefix is not None else None
+    ts, text = clock.split(line)
     if ts is None:
         sink.feed(line)
         return True

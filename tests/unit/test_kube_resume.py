@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from exporter.parser.prefix import PrefixClock, ns_time, prefix_ns
+from exporter.parser.prefix import PrefixClock, ns_time, prefix_ns, split_kubelet_prefix
 from exporter.sources.resume import NS, WINDOW_NS, Cursor
 
 
@@ -24,7 +24,7 @@ def test_prefix_ns(prefix: str, expected: datetime) -> None:
     got = prefix_ns(prefix)
     assert got is not None
     assert got // NS == int(expected.timestamp())
-    assert PrefixClock().ns(prefix) == got
+    assert PrefixClock().split(prefix + " text") == (got, "text")
     assert ns_time(got) == expected.replace(microsecond=got // 1000 % 1_000_000)
 
 
@@ -42,7 +42,7 @@ def test_prefix_keeps_nanoseconds() -> None:
 )
 def test_prefix_rejects_garbage(bad: str) -> None:
     assert prefix_ns(bad) is None
-    assert PrefixClock().ns(bad) is None
+    assert PrefixClock().split(bad + " text") == (None, bad + " text")
 
 
 def test_the_clock_remembers_a_bounded_number_of_seconds() -> None:
@@ -52,10 +52,35 @@ def test_the_clock_remembers_a_bounded_number_of_seconds() -> None:
     rng = random.Random(5)
     for _ in range(200):
         prefix = f"2026-11-21T05:30:{rng.randrange(6):02d}.{rng.randrange(10**9):09d}Z"
-        assert clock.ns(prefix) == prefix_ns(prefix)
+        assert clock.split(f"{prefix} x") == (prefix_ns(prefix), "x")
         assert len(clock._seconds) <= 3
-    assert clock.ns("2026-13-40T05:30:12Z") is None  # remembered as no time, still none
-    assert clock.ns("2026-13-40T05:30:12Z") is None
+    bad = "2026-13-40T05:30:12Z x"
+    assert clock.split(bad) == (None, bad)  # remembered as no time, still none
+    assert clock.split(bad) == (None, bad)
+
+
+def _split_by_the_rule(line: str) -> tuple[int | None, str]:
+    prefix, text = split_kubelet_prefix(line)
+    ns = None if prefix is None else prefix_ns(prefix)
+    return (None, line) if ns is None else (ns, text)
+
+
+def test_the_clock_splits_as_the_rule_does_on_damaged_prefixes() -> None:
+    """The fixed-width path (seconds remembered, nine digits, `Z `) never takes a line the
+    prefix pattern would not: damaged copies of remembered prefixes, each read twice (the second
+    time from memory), split exactly as `split_kubelet_prefix` and `prefix_ns` do."""
+    clock = PrefixClock()
+    rng = random.Random(11)
+    pieces = ["", " ", "Z", "z", ".", "x", "٣", "²", "0", "9", "+", "-", ":", "T", "\n", "é"]
+    good = "2026-11-21T05:30:12.033818001Z "
+    for _ in range(3000):
+        chars = list(good)
+        for _ in range(rng.randrange(3)):
+            chars[rng.randrange(len(chars))] = rng.choice(pieces)
+        line = "".join(chars) + rng.choice(["", "{}", " text", '{"level":"warn"}'])
+        for _ in range(2):
+            assert clock.split(good + "seen") == (prefix_ns(good[:-1]), "seen")
+            assert clock.split(line) == _split_by_the_rule(line), line
 
 
 def test_floor_drops_older_lines() -> None:
