@@ -364,3 +364,36 @@ async def test_prerender_task_catches_up_after_scrapes() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await assert_fresh(reg)
+
+
+async def test_prerender_lets_the_replaced_text_go_at_once_unless_a_request_reads() -> None:
+    """After the first request, a member's re-rendered text replaces its old text in the
+    columns right away (one copy kept, not two until the next request); while a request holds
+    the body, the columns are left to that request's successor."""
+    store = Store()
+    for i in range(3):
+        store.upsert(member(i)).record_scrape_success(
+            extract_families(PAYLOAD), duration=0.1, now=1.0
+        )
+    reg = make_registry(store, shard=0, total_shards=1, exporter_metrics=False)
+    cache = reg.body
+    await cache.gzip(openmetrics=True)
+
+    def in_columns(key: str) -> list[bool]:
+        """Per relayed family of the member: its text in the columns is the one just rendered."""
+        text = cache._texts[key]
+        slot = cache._slots[key]
+        state = store.get(key)
+        assert state is not None
+        assert state.relayed
+        return [cache._columns[f.name].entries[slot] is text.entries[f.name] for f in state.relayed]
+
+    _scrape_again(store)  # member 0
+    cache.prerender(cache.stale())
+    assert all(in_columns(member(0).key))
+    async with cache._lock:
+        _scrape_again(store)
+        cache.prerender(cache.stale())
+        assert not any(in_columns(member(0).key))  # they wait for the next request
+    await assert_fresh(reg)
+    assert all(in_columns(member(0).key))
