@@ -123,7 +123,7 @@ async def serve(settings: RunSettings, prepared: Prepared) -> int:
             stack.push_async_callback(parts.close)
         supervisor = Supervisor(
             store=store,
-            scrape=scrape_runner(settings, scraper),
+            scrape=scrape_runner(settings, scraper, store),
             follow=log_runner(settings, parts.followers),
             first_collection_after=settings.scrape.interval,
             stop_timeout=TASK_STOP_TIMEOUT,
@@ -219,12 +219,19 @@ def make_run_scraper(settings: RunSettings, session: ClientSession) -> Scraper:
     )
 
 
-def scrape_runner(settings: RunSettings, scraper: Scraper) -> ScrapeRunner:
-    """Binds the scrape interval and the process's scraper: (state, spec) → scrape loop."""
+def scrape_runner(settings: RunSettings, scraper: Scraper, store: Store) -> ScrapeRunner:
+    """Binds the scrape interval and the process's scraper: (state, spec) → scrape loop, each
+    target scraped at its place in the store's order (`scrape.loop`: a request then finds the
+    changed text of members in few gzip blocks)."""
 
     async def run(state: TargetState, spec: ScrapeSpec) -> None:
+        key = state.target.key
         await scrape_loop(
-            scraper=scraper, state=state, spec=spec, interval=settings.scrape.interval
+            scraper=scraper,
+            state=state,
+            spec=spec,
+            interval=settings.scrape.interval,
+            phase=lambda: store.phase(key),
         )
 
     return run

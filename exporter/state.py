@@ -402,6 +402,14 @@ class Store:
         """A snapshot list of every state (safe to iterate while tasks run)."""
         return list(self._states.values())
 
+    def phase(self, key: str) -> float:
+        """Where a target stands in the store's order (the order of `states` and of /metrics), as
+        a fraction in [0, 1); 0 for an unknown key."""
+        for position, known in enumerate(self._states):
+            if known == key:
+                return position / len(self._states)
+        return 0.0
+
     def __len__(self) -> int:
         return len(self._states)
 

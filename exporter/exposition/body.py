@@ -61,7 +61,7 @@ BACKGROUND_SECTIONS = frozenset({"scrape", "errors"})  # they change with the sc
 RELAYED = "relayed"  # the part of a target's text that its scrape result renders
 BLOCK_BYTES = 128 << 10
 GZIP_LEVEL = 1  # a third of the default level's CPU for a 25 % larger body
-GZIP_SLICE = 0.05  # seconds of work between two yields of a gzip request to the event loop
+GZIP_SLICE = 0.25  # seconds of work between two yields of a gzip request to the event loop
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime
 GZIP_END = b"\x03\x00"  # an empty final block
 
