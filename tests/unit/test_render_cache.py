@@ -178,6 +178,16 @@ STEPS: list[tuple[str, Step]] = [
 ]
 
 
+def scraped(count: int) -> Store:
+    """A store of `count` members, each scraped once (the captured payload)."""
+    store = Store()
+    for i in range(count):
+        store.upsert(member(i)).record_scrape_success(
+            extract_families(PAYLOAD), duration=0.1, now=1.0
+        )
+    return store
+
+
 @pytest.mark.parametrize("block_bytes", [kept.BLOCK_BYTES, 1])
 async def test_kept_body_follows_every_kind_of_change(
     block_bytes: int, monkeypatch: pytest.MonkeyPatch
@@ -203,11 +213,7 @@ async def test_a_request_compresses_only_the_blocks_that_changed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(kept, "BLOCK_BYTES", 1)  # a block per target and family
-    store = Store()
-    for i in range(6):
-        store.upsert(member(i)).record_scrape_success(
-            extract_families(PAYLOAD), duration=0.1, now=1.0
-        )
+    store = scraped(6)
     reg = make_registry(store, shard=0, total_shards=1, exporter_metrics=False)
     packed: list[int] = []
 
@@ -320,11 +326,7 @@ def test_gzip_compresses_a_repetitive_body() -> None:
 
 
 async def test_prerender_keeps_scraped_targets_rendered_in_the_background() -> None:
-    store = Store()
-    for i in range(3):
-        store.upsert(member(i)).record_scrape_success(
-            extract_families(PAYLOAD), duration=0.1, now=1.0
-        )
+    store = scraped(3)
     reg = make_registry(store, shard=0, total_shards=1, exporter_metrics=False)
     cache = reg.body
     assert len(cache.stale()) == 3
@@ -370,11 +372,7 @@ async def test_prerender_lets_the_replaced_text_go_at_once_unless_a_request_read
     """After the first request, a member's re-rendered text replaces its old text in the
     columns right away (one copy kept, not two until the next request); while a request holds
     the body, the columns are left to that request's successor."""
-    store = Store()
-    for i in range(3):
-        store.upsert(member(i)).record_scrape_success(
-            extract_families(PAYLOAD), duration=0.1, now=1.0
-        )
+    store = scraped(3)
     reg = make_registry(store, shard=0, total_shards=1, exporter_metrics=False)
     cache = reg.body
     await cache.gzip(openmetrics=True)
