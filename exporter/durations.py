@@ -26,7 +26,36 @@ def parse_duration(text: str | float | int) -> float:
 
     Raises ValueError quoting the input when it is not a duration (also NaN and infinities).
     """
-    if type(text) is str:  # the commonest form first: one unit, e.g. 13.95374909s or 304ms
+    if type(text) is str:  # the commonest form first: seconds or below, e.g. 1.39s or 304.1ms
+        seconds = _seconds_or_below(text)
+        if seconds is not None:
+            return seconds
+    return _parse(text)
+
+
+def _seconds_or_below(text: str) -> float | None:
+    """A duration of one unit of a second or below (`13.95374909s`, `304ms`, `416.079µs`: what
+    etcd's log lines hold), read without a regular expression: the number must be ASCII digits
+    with at most one point, as `NUMBER` says; None for any other text (`_parse` decides)."""
+    if text[-1:] != "s":
+        return None
+    unit = text[-2:-1]
+    if unit in _SUBSECOND:
+        number, exponent = text[:-2], EXPONENTS[unit + "s"]
+    else:
+        number, exponent = text[:-1], ""
+    digits = number.replace(".", "", 1)
+    if not (digits.isdigit() and digits.isascii()):
+        return None
+    return float(number + exponent)
+
+
+_SUBSECOND = frozenset(unit[0] for unit in EXPONENTS)
+
+
+def _parse(text: str | float | int) -> float:
+    """`parse_duration` of every form."""
+    if type(text) is str:
         single = _PART.fullmatch(text)
         if single is not None:
             number, unit = single.groups()

@@ -122,6 +122,9 @@ def step_totals(read: Iterable[tuple[str, str]]) -> tuple[tuple[TraceStep, float
         totals[step] = totals.get(step, 0.0) + duration(took)
     if len(totals) < 2:  # one step or none (most traces): nothing to order
         return tuple(totals.items())
+    if len(totals) == 2:  # two (most of the rest)
+        first, second = totals.items()
+        return (first, second) if _ORDER[first[0]] < _ORDER[second[0]] else (second, first)
     return tuple(sorted(totals.items(), key=lambda pair: _ORDER[pair[0]]))
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.durations import format_duration, parse_duration
+from exporter.durations import _parse, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -95,3 +97,25 @@ def test_never_raises_anything_but_value_error(text: str) -> None:
 )
 def test_format(seconds: float | None, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_seconds_and_below_read_as_the_patterns_read_them() -> None:
+    """The regex-free reading of `…s`, `…ms`, `…µs`, `…ns` gives what the patterns give, on
+    random texts of the pieces durations are made of (and some that are not)."""
+    rng = random.Random(3)
+    pieces = ["0", "1", "9", ".", "s", "ms", "µs", "μs", "us", "ns", "m", "h", "e", "+", "-", " ",
+              "٣", "²", "_", "x"]  # fmt: skip
+    fast = 0
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 7)))
+
+        def outcome(read: Callable[[str], float], text: str = text) -> float | str:
+            try:
+                return read(text)
+            except ValueError:
+                return "error"
+
+        got = outcome(parse_duration)
+        assert got == outcome(_parse), text
+        fast += isinstance(got, float) and text.endswith("s") and text[:1].isdigit()
+    assert fast > 100  # the regex-free reading was taken, not only refused

@@ -17,6 +17,7 @@ from exporter.model import Event, EventKind
 
 QUANTILES = (0.5, 0.9, 0.99)
 _BASE = math.log(1.01)
+_log = math.log
 _NS = 1e-9
 
 
@@ -34,11 +35,12 @@ class LogHistogram:
         """Record one duration."""
         self.count += 1
         self.total += seconds
-        self.maximum = max(self.maximum, seconds)
+        if seconds > self.maximum:
+            self.maximum = seconds
         if seconds < _NS:
             self.zeros += 1
         else:
-            self.buckets[int(math.log(seconds / _NS) / _BASE)] += 1
+            self.buckets[int(_log(seconds / _NS) / _BASE)] += 1
 
     def merge(self, other: LogHistogram) -> None:
         """Add another histogram's observations to this one."""
