@@ -62,7 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--exporter-tree", type=Path, help="run the exporter from this source tree (A/B runs)"
     )
-    s = p.add_argument_group("storm mode (one replica; replaces the measured window)")
+    s = p.add_argument_group(
+        "storm mode (with --replicas, one per shard; replaces the measured window)"
+    )
     s.add_argument("--storm-members", type=int, default=0, help="members in the storm (0: none)")
     s.add_argument("--storm-rate", type=float, default=100.0, help="slow requests/member/s")
     s.add_argument("--storm-seconds", type=float, default=300.0)
@@ -72,8 +74,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     s.add_argument("--storm-probes", type=int, default=3, help="GETs and events per window")
     s.add_argument("--storm-settle", type=float, default=3.0, help="seconds between readings")
     args = p.parse_args(argv)
-    if args.storm_members and (args.replicas != 1 or args.curve):
-        p.error("the storm mode runs one replica and no curve")
+    if args.storm_members and (args.reshard_to or args.curve):
+        p.error("the storm mode runs no resharding and no curve")
     return args
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,18 @@ def counted(body: bytes) -> Counted:
             labels, value = _labels_value(raw)
             key = member_key(labels.get("namespace", ""), labels.get("pod", ""))
             lines[key] = lines.get(key, 0) + int(value)
+    return Counted({k: dict(v) for k, v in slow.items()}, lines)
+
+
+def merged(readings: Sequence[Counted]) -> Counted:
+    """The counters of several replicas (shards: each member on one of them) as one reading."""
+    slow: dict[str, Counter[str]] = {}
+    lines: dict[str, int] = {}
+    for reading in readings:
+        for key, per_op in reading.slow.items():
+            slow.setdefault(key, Counter()).update(per_op)
+        for key, count in reading.lines.items():
+            lines[key] = lines.get(key, 0) + count
     return Counted({k: dict(v) for k, v in slow.items()}, lines)
 
 

@@ -61,23 +61,24 @@ async def bench_point(opts: stack.Options, plan: PointPlan, workdir: Path) -> di
 async def storm_point(
     opts: stack.Options, plan: PointPlan, storm_plan: storm.StormPlan, workdir: Path
 ) -> dict[str, Any]:
-    """Start everything with one replica, wait for a steady state and the warm-up, run the
-    storm phase and check its budgets; every process is stopped."""
+    """Start everything with `plan.replicas` replicas (shards), wait for a steady state and the
+    warm-up, run the storm phase and check its budgets (per replica); every process is
+    stopped."""
     with contextlib.ExitStack() as exits:
-        running = await run.start_fleet(opts, workdir, exits, replicas=1)
+        running = await run.start_fleet(opts, workdir, exits, replicas=plan.replicas)
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
             steady = await run.wait_steady(session, running, seconds=opts.ready_timeout)
             await asyncio.sleep(opts.interval * plan.warmup_cycles)
             figures = await storm.run_storm(session, running, storm_plan, interval=opts.interval)
             figures["emulator"] = await stack.emulator_stats(session, running.api_url)
-    exporter = running.exporters[0].proc.name
+    exporter = ", ".join(e.proc.name for e in running.exporters)
     figures.update(
         {
             "mode": "storm",
             "shoots": opts.shoots,
             "members": len(running.members),
-            "replicas": 1,
+            "replicas": plan.replicas,
             "scrape_interval_s": opts.interval,
             "log_rate_per_member": opts.log_rate,
             "steady_after_s": steady,

@@ -105,7 +105,8 @@ def storm_text(f: dict[str, Any]) -> str:
     cores = f["storm_cpu_cores_with_probes"]
     lines = [
         f"fleet: {f['shoots']} shoots = {f['members']} etcd members, scrape interval "
-        f"{f['scrape_interval_s']:g} s, {f['log_rate_per_member']:g} log lines/member/s",
+        f"{f['scrape_interval_s']:g} s, {f['log_rate_per_member']:g} log lines/member/s, "
+        f"{f['replicas']} replica(s) (figures per replica: the busiest one's CPU, the largest RSS)",
         f"storm: {f['storm_members']} members × {f['storm_rate_per_member']:g} slow requests/s "
         f"for {f['storm_seconds']:g} s (target {target:.0f} lines/s): written "
         f"{f['storm_lines_written']} lines in {f['storm_wall_s']:.1f} s = "

@@ -37,6 +37,7 @@ from bench.fleetbench.probes import event_delay, get_metrics, get_raw, percentil
 from bench.fleetbench.procs import CpuWindow, cpu_seconds, memory
 from bench.fleetbench.run import Fleet
 from bench.fleetbench.seed import Member
+from exporter.discovery.sharding import shard_of
 
 MiB = 1024 * 1024
 RSS_SAMPLE = 1.0  # seconds between RSS samples in a quiet part
@@ -113,8 +114,10 @@ class Window:
 
 
 class Observer:
-    """Runs windows against the (single) exporter; marker members alternate between the storm
-    members and the others, spread over each list."""
+    """Runs windows against the exporter replicas (each a shard); marker members alternate
+    between the storm members and the others, spread over each list, and each marker is timed
+    on the replica that owns its member, as are that window's render GETs. CPU and RSS are the
+    busiest replica's: the budgets are per replica."""
 
     def __init__(
         self,
@@ -127,7 +130,7 @@ class Observer:
     ) -> None:
         self._session = session
         self._running = running
-        self._exporter = running.exporters[0]
+        self._exporters = running.exporters
         self._interval = interval
         self._plan = plan
         chosen = {m.index for m in storm}
@@ -138,36 +141,41 @@ class Observer:
     async def window(self, *, ref: float, until: float | None = None) -> Window:
         """One window; `until` (monotonic) cuts the quiet part short and skips the probes once
         it is reached (the end of the storm)."""
-        pid = self._exporter.proc.pid
+        pids = [e.proc.pid for e in self._exporters]
         loop = asyncio.get_running_loop()
-        t0, cpu0 = loop.time(), cpu_seconds(pid)
-        if t0 - self._last_get >= self._interval:  # Prometheus's scrape of the exporter
+        t0, cpu0 = loop.time(), [cpu_seconds(pid) for pid in pids]
+        if t0 - self._last_get >= self._interval:  # Prometheus's scrape of each replica
             self._last_get = t0
-            with contextlib.suppress(TimeoutError):  # Prometheus would give up, too
-                await get_metrics(self._session, self._exporter.metrics_url)
+            for exporter in self._exporters:
+                with contextlib.suppress(TimeoutError):  # Prometheus would give up, too
+                    await get_metrics(self._session, exporter.metrics_url)
         end = t0 + self._plan.window if until is None else min(t0 + self._plan.window, until)
         rss = 0
         while True:
-            rss = max(rss, memory(pid)["VmRSS"])
+            rss = max(rss, *(memory(pid)["VmRSS"] for pid in pids))
             if loop.time() >= end:
                 break
             await asyncio.sleep(min(RSS_SAMPLE, max(0.0, end - loop.time())))
         quiet = loop.time() - t0
-        win = Window(t0 - ref, quiet, (cpu_seconds(pid) - cpu0) / quiet, rss / MiB)
+        busiest = max(cpu_seconds(pid) - c0 for pid, c0 in zip(pids, cpu0, strict=True))
+        win = Window(t0 - ref, quiet, busiest / quiet, rss / MiB)
         for _ in range(self._plan.probes):
             if until is not None and loop.time() >= until:
                 break
+            member, in_storm = self._next_marker()
+            exporter = self._exporters[shard_of(member.namespace, len(self._exporters))]
             try:
-                scrape, _cpu = await timed_get(self._session, self._exporter.metrics_url, pid=pid)
+                scrape, _cpu = await timed_get(
+                    self._session, exporter.metrics_url, pid=exporter.proc.pid
+                )
                 win.render_s.append(scrape.seconds)
             except TimeoutError:  # over the GET's minute: over every budget, not the end
                 win.render_s.append(math.inf)
-            member, in_storm = self._next_marker()
             try:
                 delay = await event_delay(
                     self._session,
                     api_url=self._running.api_url,
-                    metrics_url=self._exporter.metrics_url,
+                    metrics_url=exporter.metrics_url,
                     member=member,
                 )
             except TimeoutError:
@@ -194,9 +202,9 @@ async def _post(session: aiohttp.ClientSession, url: str, body: Any = None) -> A
 async def reading(
     session: aiohttp.ClientSession, running: Fleet, *, settle: float
 ) -> dict[str, Any]:
-    """The simulator's ledger and the exporter's counters at a quiet moment."""
+    """The simulator's ledger and the exporters' counters (every replica's, together) at a
+    quiet moment."""
     api = running.api_url
-    url = running.exporters[0].metrics_url
     started = time.monotonic()
     await _post(session, api + "/_emu/pause")
     try:
@@ -205,7 +213,8 @@ async def reading(
         while alike < 2 and time.monotonic() - started < SETTLE_LIMIT:
             await asyncio.sleep(settle)
             try:
-                now = ledger.counted(await get_raw(session, url))
+                bodies = [await get_raw(session, e.metrics_url) for e in running.exporters]
+                now = ledger.merged([ledger.counted(body) for body in bodies])
             except TimeoutError:
                 alike = 0
                 continue
@@ -273,11 +282,9 @@ async def _storm_done(
 async def run_storm(
     session: aiohttp.ClientSession, running: Fleet, plan: StormPlan, *, interval: float
 ) -> dict[str, Any]:
-    """The storm phase on a steady fleet; returns its figures (budgets not yet checked)."""
-    if len(running.exporters) != 1:
-        raise ValueError("the storm mode measures one replica")
+    """The storm phase on a steady fleet; returns its figures (budgets not yet checked, and
+    per replica: the busiest replica's CPU, the largest peak RSS)."""
     loop = asyncio.get_running_loop()
-    exporter = running.exporters[0]
     chosen = storm_members(running.members, plan.members, seed=plan.seed)
     observer = Observer(session, running, storm=chosen, interval=interval, plan=plan)
     out: dict[str, Any] = {"loadavg_before": os.getloadavg()}
@@ -301,7 +308,7 @@ async def run_storm(
     state = await _storm_done(session, running.api_url, seconds=plan.seconds + 600.0)
     storm_s, cores = cpu.end()
     end = loop.time()
-    peak = memory(exporter.proc.pid)["VmHWM"] / MiB
+    peak = max(memory(e.proc.pid)["VmHWM"] for e in running.exporters) / MiB
     lines_after = (await _post(session, running.api_url + "/_emu/stats"))["lines"]
 
     after: list[Window] = []

@@ -65,11 +65,15 @@ def test_fleet_benchmark_runs_end_to_end(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(90)
-def test_storm_mode_accounts_for_every_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_storm_mode_accounts_for_every_line(tmp_path: Path, replicas: int) -> None:
+    """One replica, or two shards whose counters are read together: every line sent is
+    counted once."""
     out = tmp_path / "storm.json"
     argv = [
         sys.executable,
         str(REPO / "bench" / "fleet.py"),
+        f"--replicas={replicas}",
         "--shoots=5",
         "--scrape-interval=2",
         "--warmup-cycles=0",
@@ -103,5 +107,7 @@ def test_storm_mode_accounts_for_every_line(tmp_path: Path) -> None:
     assert all(math.isfinite(d) and d < 10 for w in figures["storm_windows"] for d in w["event_s"])
     assert set(figures["budgets"]) >= {"slow_requests_lost", "storm_cpu_cores", "recovery_s"}
     assert "storm: 2 members × 50 slow requests/s for 4 s" in proc.stdout
+    assert f"{replicas} replica(s)" in proc.stdout
+    assert figures["replicas"] == replicas
     failed = [name for name, b in figures["budgets"].items() if not b["ok"]]
     assert proc.returncode == (1 if failed else 0), proc.stdout + proc.stderr
