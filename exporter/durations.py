@@ -55,14 +55,6 @@ _SUBSECOND = frozenset(unit[0] for unit in EXPONENTS)
 
 def _parse(text: str | float | int) -> float:
     """`parse_duration` of every form."""
-    if type(text) is str:
-        single = _PART.fullmatch(text)
-        if single is not None:
-            number, unit = single.groups()
-            exponent = EXPONENTS.get(unit)
-            if exponent is not None:
-                return float(number + exponent)
-            return float(number) * _FACTORS[unit]
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, (int, float)):

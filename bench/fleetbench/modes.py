@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -36,25 +37,33 @@ class PointPlan:
     reshard_to: int = 0  # 0: no resharding step
 
 
-async def bench_point(opts: stack.Options, plan: PointPlan, workdir: Path) -> dict[str, Any]:
-    """Start everything, wait for a steady state, measure, probe; every process is stopped."""
+@contextlib.asynccontextmanager
+async def steady_fleet(
+    opts: stack.Options, plan: PointPlan, workdir: Path
+) -> AsyncIterator[tuple[run.Fleet, aiohttp.ClientSession, dict[str, float], contextlib.ExitStack]]:
+    """Everything started with `plan.replicas` replicas, steady and warmed up: the fleet, a
+    session, when each part got steady, and the exit stack that stops every process after."""
     with contextlib.ExitStack() as exits:
         running = await run.start_fleet(opts, workdir, exits, replicas=plan.replicas)
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
             steady = await run.wait_steady(session, running, seconds=opts.ready_timeout)
             await asyncio.sleep(opts.interval * plan.warmup_cycles)
-            window = await run.measure_window(
-                session, running, interval=opts.interval, cycles=plan.cycles
+            yield running, session, steady, exits
+
+
+async def bench_point(opts: stack.Options, plan: PointPlan, workdir: Path) -> dict[str, Any]:
+    """Start everything, wait for a steady state, measure, probe; every process is stopped."""
+    async with steady_fleet(opts, plan, workdir) as (running, session, steady, exits):
+        window = await run.measure_window(
+            session, running, interval=opts.interval, cycles=plan.cycles
+        )
+        probes = await run.probe(session, running, render_gets=plan.render_gets, events=plan.events)
+        result = summarize(opts, plan, running, steady=steady, window=window, probes=probes)
+        if plan.replicas > 1:
+            result["sharding"] = await sharding(
+                session, running, opts=opts, plan=plan, workdir=workdir, exits=exits
             )
-            probes = await run.probe(
-                session, running, render_gets=plan.render_gets, events=plan.events
-            )
-            result = summarize(opts, plan, running, steady=steady, window=window, probes=probes)
-            if plan.replicas > 1:
-                result["sharding"] = await sharding(
-                    session, running, opts=opts, plan=plan, workdir=workdir, exits=exits
-                )
     return result
 
 
@@ -64,14 +73,9 @@ async def storm_point(
     """Start everything with `plan.replicas` replicas (shards), wait for a steady state and the
     warm-up, run the storm phase and check its budgets (per replica); every process is
     stopped."""
-    with contextlib.ExitStack() as exits:
-        running = await run.start_fleet(opts, workdir, exits, replicas=plan.replicas)
-        connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            steady = await run.wait_steady(session, running, seconds=opts.ready_timeout)
-            await asyncio.sleep(opts.interval * plan.warmup_cycles)
-            figures = await storm.run_storm(session, running, storm_plan, interval=opts.interval)
-            figures["emulator"] = await stack.emulator_stats(session, running.api_url)
+    async with steady_fleet(opts, plan, workdir) as (running, session, steady, _):
+        figures = await storm.run_storm(session, running, storm_plan, interval=opts.interval)
+        figures["emulator"] = await stack.emulator_stats(session, running.api_url)
     exporter = ", ".join(e.proc.name for e in running.exporters)
     figures.update(
         {

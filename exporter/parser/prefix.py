@@ -27,6 +27,8 @@ PREFIX_PATTERN = TIME_PATTERN + " "
 # fixed-width form that the `parse` command's bulk patterns look for.
 KUBELET_SHAPE = "dddd-dd-ddTdd:dd:dd.dddddddddZ "
 _PREFIX = re.compile(PREFIX_PATTERN, re.ASCII)
+# Where the kubelet's shape has its fraction's point, its end, and what ends it (`Z `).
+_POINT, _END, _TAIL = KUBELET_SHAPE.index("."), len(KUBELET_SHAPE), KUBELET_SHAPE[-2:]
 _EMBEDDED = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(?:Z|[+-]\d\d:\d\d) ", re.ASCII)
 
 EMBEDDED_MIN_LENGTH = 2048
@@ -109,13 +111,13 @@ class PrefixClock:
     def split(self, line: str) -> tuple[int | None, str]:
         """(the prefix's time in nanoseconds since the epoch, the rest of the line) of a line
         with a valid prefix; (None, the whole line) otherwise."""
-        if line[29:31] == "Z " and line[19:20] == ".":
-            secs = self._seconds.get(line[:19])
-            fraction = line[20:29]
+        if line[_POINT : _POINT + 1] == "." and line[_END - 2 : _END] == _TAIL:
+            secs = self._seconds.get(line[:_POINT])
+            fraction = line[_POINT + 1 : _END - 2]
             # Seconds remembered only from prefixes the pattern took: the first 19 characters
             # are a valid time; the fraction is nine ASCII digits.
             if secs is not None and fraction.isdigit() and fraction.isascii():
-                return secs * NS + int(fraction), line[31:]
+                return secs * NS + int(fraction), line[_END:]
         prefix, text = split_kubelet_prefix(line)
         if prefix is None:
             return None, line
