@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 SHOOT_PREFIX = "shoot--"
 
 # Labels that name the Etcd resource a pod belongs to, most specific first: etcd-druid sets
-# `app.kubernetes.io/part-of` (and `app.kubernetes.io/name`) to the Etcd name; older Gardener
-# StatefulSets carry `instance: etcd-main` next to `app: etcd-statefulset`.
+# `app.kubernetes.io/part-of` (and `app.kubernetes.io/name`) to the Etcd name; StatefulSets made
+# by older Gardener versions carry `instance: etcd-main` next to `app: etcd-statefulset`.
 ROLE_LABELS: tuple[str, ...] = (
     "app.kubernetes.io/part-of",
     "app.kubernetes.io/name",
@@ -26,8 +26,10 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 def project_and_shoot(namespace: str) -> tuple[str, str]:
     """`shoot--<project>--<shoot>` → (project, shoot); ("", "") for any other namespace.
 
-    Gardener project names cannot contain `--`, shoot names can, so the first `--` after the
-    prefix separates them: `shoot--p1--a--b` is project `p1`, shoot `a--b`.
+    Gardener forbids `--` in project and shoot names alike (gardener
+    `pkg/api/core/validation/utils.go`), so the first `--` after the prefix separates them; a
+    name that broke the rule would still split there (`shoot--p1--a--b`: project `p1`, shoot
+    `a--b`).
     """
     if not namespace.startswith(SHOOT_PREFIX):
         return "", ""
