@@ -48,7 +48,6 @@ class DefragWindow:
     running: bool = False
     last: tuple[datetime | None, datetime | None] | None = None  # the last finished (start, end)
     took: float | None = None  # the last finished defrag's duration, when known
-    finished: int = 0
 
     def observe(self, event: Event) -> None:
         """Fold a defrag_started or defrag_finished event."""
@@ -66,7 +65,6 @@ class DefragWindow:
             self.took = _seconds(end - start)
         self.last = (start, end)
         self.running, self.running_since = False, None
-        self.finished += 1
 
     def covers(self, event: Event) -> bool:
         """The event (a slow request or trace, whose duration counts back from its time) fell
@@ -405,10 +403,10 @@ class Store:
     def phase(self, key: str) -> float:
         """Where a target stands in the store's order (the order of `states` and of /metrics), as
         a fraction in [0, 1); 0 for an unknown key."""
-        for position, known in enumerate(self._states):
-            if known == key:
-                return position / len(self._states)
-        return 0.0
+        try:
+            return list(self._states).index(key) / len(self._states)
+        except ValueError:
+            return 0.0
 
     def __len__(self) -> int:
         return len(self._states)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from prometheus_client.core import (
@@ -48,11 +48,12 @@ class Family:
     name: str
     type: str
     help: str
+    # the name of its samples, for a counter, gauge, info or unknown family: worked out once, not
+    # at each of the sample lines it heads
+    sample: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def sample(self) -> str:
-        """The name of its samples, for a counter, gauge, info or unknown family."""
-        return m.exposed(self.name, self.type)[0]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sample", m.exposed(self.name, self.type)[0])
 
 
 def _rank() -> dict[str, int]:

@@ -120,7 +120,7 @@ def test_slow_requests_during_a_defrag_are_counted_apart(
     assert state.slow_during_defrag == during
     assert sum(state.slow_requests.values()) == slow
     assert state.events["slow_request"] == during + slow  # every line is still a log event
-    assert state.defrag.finished == 2
+    assert state.events[str(EventKind.DEFRAG_FINISHED)] == 2
     assert state.defrag.took == pytest.approx(took, abs=0.01)
     verdict, logs = judged(version, "defrag", "defrag-after")
     assert (logs.slow_requests, logs.during_defrag) == (slow, during)

@@ -10,8 +10,8 @@ import pytest
 
 from exporter.cli import fast_settings, load
 from exporter.commands.parse.fastargs import OUTPUTS, FastParseArgs, fast_parse_args
-from exporter.model import ParseOutput
-from exporter.settings import ENV_PREFIX, ParseSettings
+from exporter.model import ENV_PREFIX, ParseOutput
+from exporter.settings import ParseSettings
 
 PLAIN = ["a.log", "b.log.gz", "/var/log/pods/shoot--a--b_etcd-main-0_1f/etcd/0.log", "-", "x"]
 PLAIN += ["../etcd.log", "ä.log", "日志.log", "a=b", "a:b", "1", "1.5", "1e3", "1_000", "nan", "~"]
