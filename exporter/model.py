@@ -104,6 +104,10 @@ class Identity:
     pod: str = ""
 
 
+# A GiB in bytes: volumes are sized in binary units (`Volume.capacity_bytes`, budgets per GiB).
+GIB = 1024**3
+
+
 @dataclass(frozen=True, slots=True)
 class Volume:
     """The disk under an etcd member: volume labels and `etcd_latency_volume_info`."""

@@ -8,9 +8,7 @@ clusters: https://etcd.io/docs/v3.5/op-guide/hardware/).
 from __future__ import annotations
 
 from exporter import metrics as m
-from exporter.model import Volume
-
-GIB = 1024**3
+from exporter.model import GIB, Volume
 
 
 def size_text(capacity_bytes: int) -> str:

@@ -60,10 +60,11 @@ def not_scraped(target: Target) -> DiskEvidence | None:
     return None
 
 
-def fsync_p99(
+def p99_between(
     before: Families | None, after: Families, *, name: str = ETCD_WAL_FSYNC
 ) -> Latency | None:
-    """The p99 of a latency histogram between two scrapes (`before` None: since etcd started)."""
+    """The p99 of a latency histogram, the WAL fsync's unless `name` says another (the backend
+    commit's), between two scrapes (`before` None: since etcd started)."""
     return window_latency(before or None, after, name=name, q=QUANTILE, bound=SHARE_BOUND)
 
 
@@ -72,8 +73,8 @@ def disk_between(before: Families, after: Families, *, window: float) -> DiskEvi
     return DiskEvidence(
         reachable=True,
         window=max(window, 0.0),
-        fsync=fsync_p99(before, after),
-        commit=fsync_p99(before, after, name=ETCD_BACKEND_COMMIT),
+        fsync=p99_between(before, after),
+        commit=p99_between(before, after, name=ETCD_BACKEND_COMMIT),
     )
 
 
@@ -132,7 +133,7 @@ def _state_logs(
     for (operation, _read_only, resource), n in state.slow_requests.items():
         by_op[(operation, resource)] += n
     (op, resource), top = by_op.most_common(1)[0] if by_op else (("", ""), 0)
-    events, traces = state.events, state.traces
+    events = state.events
     return LogEvidence(
         scope=scope,
         slow_requests=sum(state.slow_requests.values()),
@@ -146,7 +147,7 @@ def _state_logs(
         stale=stale,
         during_defrag=state.slow_during_defrag,
         defrag_took=state.defrag.took,
-        traces=trace_evidence(traces.count, traces.seconds, traces.steps),
+        traces=trace_evidence(state.traces),
         etcd_slow_applies=etcd_slow_applies,
     )
 
@@ -192,7 +193,7 @@ def member_evidence(state: TargetState, *, now: float) -> MemberEvidence | None:
         return None
     fsync = None
     if not member.running and state.relayed:
-        fsync = fsync_p99(state.prev_relayed, state.relayed)
+        fsync = p99_between(state.prev_relayed, state.relayed)
     return MemberEvidence(
         state=str(member.state),
         reason=member.reason,

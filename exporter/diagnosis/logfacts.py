@@ -19,10 +19,10 @@ So the disk is cleared only when both hold: `disk_cleared`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from exporter.diagnosis import humanize as h
+from exporter.state import TraceTally
 
 READ_LOOP = "read_index"  # etcd's linearizableReadLoop: not a request, its wait is the ranges'
 RAFT = "raft"
@@ -54,20 +54,17 @@ class TraceEvidence:
         return raft / self.count if self.count else 0.0
 
 
-def trace_evidence(
-    count: Mapping[str, int],
-    seconds: Mapping[str, float],
-    steps: Mapping[tuple[str, str], float],
-) -> TraceEvidence | None:
-    """Traces summed over their operations (but etcd's read loop); None without any."""
-    n = sum(v for op, v in count.items() if op != READ_LOOP)
+def trace_evidence(tally: TraceTally) -> TraceEvidence | None:
+    """A member's traces (`state.TraceTally`, by operation) summed over their operations (but
+    etcd's read loop); None without any."""
+    n = sum(v for op, v in tally.count.items() if op != READ_LOOP)
     if not n:
         return None
     per_step: dict[str, float] = {}
-    for (op, step), s in steps.items():
+    for (op, step), s in tally.steps.items():
         if op != READ_LOOP:
             per_step[step] = per_step.get(step, 0.0) + s
-    total = sum(v for op, v in seconds.items() if op != READ_LOOP)
+    total = sum(v for op, v in tally.seconds.items() if op != READ_LOOP)
     return TraceEvidence(n, total, tuple(per_step.items()))
 
 
@@ -107,17 +104,21 @@ def defrag_text(during: int, took: float | None) -> str:
     return text + (f" (took {h.seconds(took)})" if took is not None else "")
 
 
-def slow_count_text(logged: int, all_logged: int, etcd_counted: int | None) -> str:
-    """'204 slow requests', or when etcd counted more than its log holds, '≥ 204 slow requests
-    (etcd counted 406; its log is sampled)': zap keeps the first 100 lines of a message per
-    second and every 100th after, so the log's count is a lower bound. `all_logged` is every
-    slow-request line (with those during a defrag), which is what etcd's counter counts."""
-    text = h.plural(logged, "slow request")
-    if etcd_counted is not None and etcd_counted > all_logged:
-        return f"≥ {text} (etcd counted {h.count(etcd_counted)}; its log is sampled)"
-    return text
-
-
 def sampled(all_logged: int, etcd_counted: int | None) -> bool:
     """etcd counted more slow applies than its log holds lines."""
     return etcd_counted is not None and etcd_counted > all_logged
+
+
+def lower_bound_text(
+    text: str, all_logged: int, etcd_counted: int | None, *, short: bool = False
+) -> str:
+    """`text`, a count of slow requests the log holds ('204 slow requests', '204'), or when etcd
+    counted more than its log holds (`sampled`), '≥ 204 slow requests (etcd counted 406; its log
+    is sampled)' (`short`: '≥204'): zap keeps the first 100 lines of a message per second and
+    every 100th after, so the log's count is a lower bound. `all_logged` is every slow-request
+    line (with those during a defrag), which is what etcd's counter counts."""
+    if not sampled(all_logged, etcd_counted):
+        return text
+    if short:
+        return f"≥{text}"
+    return f"≥ {text} (etcd counted {h.count(etcd_counted or 0)}; its log is sampled)"

@@ -89,10 +89,10 @@ def with_class_medians(reports: Sequence[EtcdReport], *, min_members: int) -> li
     for r, standing in zip(reports, class_standings(members, min_members=min_members), strict=True):
         verdict = r.verdict
         if standing is not None and standing.slow:
-            verdict = Verdict(
-                verdict.code,
-                f"{verdict.reason}; {slow_for_class_text(standing)}",
-                verdict.remedy or slow_for_class_remedy(standing),
+            verdict = replace(
+                verdict,
+                reason=f"{verdict.reason}; {slow_for_class_text(standing)}",
+                remedy=verdict.remedy or slow_for_class_remedy(standing),
             )
         out.append(replace(r, verdict=verdict, class_standing=standing))
     return out

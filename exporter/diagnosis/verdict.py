@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from exporter.diagnosis import humanize as h
 from exporter.diagnosis.histogram import Latency
@@ -31,10 +31,10 @@ from exporter.diagnosis.logfacts import (
     TraceEvidence,
     defrag_text,
     disk_cleared,
+    lower_bound_text,
     raft_wait_text,
     sampled,
     shares_text,
-    slow_count_text,
 )
 from exporter.metrics import BACKEND_COMMIT_LIMIT, ETCD_WAL_FSYNC, WAL_FSYNC_LIMIT
 from exporter.model import Volume
@@ -125,11 +125,14 @@ class MemberEvidence:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The judgement: a code, a one-line reason naming the evidence, and what to do about it."""
+    """The judgement: a code, a one-line reason naming the evidence, and what to do about it.
+    `counted`: the reason already states the log's slow-request count (`judge` adds it, with its
+    lower-bound note, to a reason that does not when the log is sampled)."""
 
     code: VerdictCode
     reason: str
     remedy: str = ""
+    counted: bool = False
 
 
 Rule = Callable[[Volume, DiskEvidence, LogEvidence], Verdict | None]
@@ -164,19 +167,20 @@ def judge(
             break
     else:
         verdict = _ok(disk, logs)
-    notes = []
-    if lower_bound(logs) and _slow_count(logs) not in verdict.reason:
+    notes, counted = [], verdict.counted
+    if lower_bound(logs) and not counted:
         notes.append(_slow_count(logs))
+        counted = True
     if logs.during_defrag:
         notes.append(defrag_text(logs.during_defrag, logs.defrag_took))
     if notes:
-        verdict = Verdict(verdict.code, "; ".join((verdict.reason, *notes)), verdict.remedy)
+        verdict = replace(verdict, reason="; ".join((verdict.reason, *notes)), counted=counted)
     if member is None or not member.notable:
         return verdict
     remedy = verdict.remedy
     if disk.error == NOT_RUNNING:
         remedy = f"find why etcd exits ({RUNBOOKS}#etcdlatencymembercrashlooping)"
-    return Verdict(verdict.code, f"{verdict.reason}; {member_text(member)}", remedy)
+    return replace(verdict, reason=f"{verdict.reason}; {member_text(member)}", remedy=remedy)
 
 
 def member_text(member: MemberEvidence) -> str:
@@ -300,7 +304,7 @@ def _slow_requests(volume: Volume, disk: DiskEvidence, logs: LogEvidence) -> Ver
         "look at network, leader changes and ReadIndex"
     )
     remedy = f"not the disk: check network and CPU ({RUNBOOKS}#etcdlatencyslowrequests)"
-    return Verdict(VerdictCode.SLOW_REQUESTS_NOT_DISK, reason, remedy)
+    return Verdict(VerdictCode.SLOW_REQUESTS_NOT_DISK, reason, remedy, counted=True)
 
 
 def lower_bound(logs: LogEvidence) -> bool:
@@ -316,10 +320,7 @@ def slow_count_cell(logs: LogEvidence, *, short: bool = False) -> str:
         return "n/a"
     if not logs.slow_requests and not logs.during_defrag:
         return "0"
-    text = h.count(logs.slow_requests)
-    if lower_bound(logs):
-        etcd = h.count(logs.etcd_slow_applies or 0)
-        text = f"≥{text}" if short else f"≥ {text} (etcd counted {etcd}; its log is sampled)"
+    text = _lower_bound(h.count(logs.slow_requests), logs, short=short)
     if logs.during_defrag:
         text += f", {h.count(logs.during_defrag)} during defrag"
     return text
@@ -327,8 +328,13 @@ def slow_count_cell(logs: LogEvidence, *, short: bool = False) -> str:
 
 def _slow_count(logs: LogEvidence) -> str:
     """'204 slow requests', or '≥ 204 slow requests (etcd counted 406; its log is sampled)'."""
+    return _lower_bound(h.plural(logs.slow_requests, "slow request"), logs)
+
+
+def _lower_bound(text: str, logs: LogEvidence, *, short: bool = False) -> str:
+    """`text`, the log's slow-request count, with the lower-bound note when the log is sampled."""
     logged = logs.slow_requests + logs.during_defrag
-    return slow_count_text(logs.slow_requests, logged, logs.etcd_slow_applies)
+    return lower_bound_text(text, logged, logs.etcd_slow_applies, short=short)
 
 
 def _slow_text(logs: LogEvidence) -> str:
@@ -381,7 +387,7 @@ def _unreachable(volume: Volume, disk: DiskEvidence, logs: LogEvidence) -> Verdi
     if logs.slow_requests:
         reason += f"; {_slow_text(logs)}"
     remedy = f"check the member and the scrape settings ({RUNBOOKS}#etcdlatencytargetdown)"
-    return Verdict(VerdictCode.UNREACHABLE, reason, remedy)
+    return Verdict(VerdictCode.UNREACHABLE, reason, remedy, counted=bool(logs.slow_requests))
 
 
 def _pending(volume: Volume, disk: DiskEvidence, logs: LogEvidence) -> Verdict | None:
@@ -393,13 +399,15 @@ def _pending(volume: Volume, disk: DiskEvidence, logs: LogEvidence) -> Verdict |
 
 def _ok(disk: DiskEvidence, logs: LogEvidence) -> Verdict:
     parts = [_latency_ok(disk)]
+    counted = False
     if not logs.read:
         parts.append(f"logs not read ({logs.error or 'no log source'})")
     elif logs.slow_requests and logs.stale:
         parts.append(f"{_slow_count(logs)} {logs.scope}, none recent")
+        counted = True
     else:
         parts.append(f"no slow requests {logs.scope}")
-    return Verdict(VerdictCode.OK, "; ".join(parts))
+    return Verdict(VerdictCode.OK, "; ".join(parts), counted=counted)
 
 
 def _latency_ok(disk: DiskEvidence) -> str:

@@ -31,12 +31,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypedDict
 
 from kubernetes.utils import parse_quantity
 
 from exporter.discovery.disk_class import AWS, AZURE, GCE, effective_disk_type
-
-GIB = 1024**3
+from exporter.model import GIB
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +127,29 @@ def _azure(kind: str, gib: float, parameters: Mapping[str, str]) -> Budget | Non
         if gib <= size:
             return Budget(iops, f"Azure Premium SSD {tier} (up to {size:,} GiB)")
     return None
+
+
+class BudgetFields(TypedDict):
+    """A volume's size and budget as `model.Volume`'s fields (`Volume(..., **fields)`)."""
+
+    capacity_bytes: int | None
+    expected_write_iops: float | None
+    iops_basis: str
+
+
+def budget_fields(
+    *, provisioner: str, parameters: Mapping[str, str], capacity_bytes: int | None
+) -> BudgetFields:
+    """The `Volume` fields of a volume's size and its expected write IOPS (`expected_write_iops`),
+    for every discovery (Kubernetes and static) alike: None and "" where nothing is documented."""
+    budget = expected_write_iops(
+        provisioner=provisioner, parameters=parameters, capacity_bytes=capacity_bytes
+    )
+    return BudgetFields(
+        capacity_bytes=capacity_bytes,
+        expected_write_iops=budget.write_iops if budget else None,
+        iops_basis=budget.basis if budget else "",
+    )
 
 
 def expected_write_iops(

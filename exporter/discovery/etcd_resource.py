@@ -15,9 +15,8 @@ Three things, all from `spec`:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-JSON = dict[str, Any]
+from exporter.kube.objects import JSON, as_dict
 
 DEFAULT_CA_KEY = "ca.crt"
 
@@ -35,12 +34,8 @@ class EtcdInfo:
     ca_key: str = DEFAULT_CA_KEY  # tlsCASecretRef.dataKey
 
 
-def _d(value: object) -> JSON:
-    return value if isinstance(value, dict) else {}
-
-
 def _name(value: object) -> str:
-    name = _d(value).get("name")
+    name = as_dict(value).get("name")
     return name if isinstance(name, str) else ""
 
 
@@ -52,10 +47,10 @@ def _port(value: object) -> int | None:
 
 def trim_etcd(raw: JSON) -> EtcdInfo:
     """Etcd JSON → EtcdInfo; odd values (wrong types, ports out of range) count as absent."""
-    meta, spec = _d(raw.get("metadata")), _d(raw.get("spec"))
-    etcd = _d(spec.get("etcd"))
-    tls = _d(etcd.get("clientUrlTls"))
-    ca_ref = _d(tls.get("tlsCASecretRef"))
+    meta, spec = as_dict(raw.get("metadata")), as_dict(raw.get("spec"))
+    etcd = as_dict(spec.get("etcd"))
+    tls = as_dict(etcd.get("clientUrlTls"))
+    ca_ref = as_dict(tls.get("tlsCASecretRef"))
     ca_key = ca_ref.get("dataKey")
     sc = spec.get("storageClass")
     return EtcdInfo(

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.kube.containers import ContainerStatus, container_status, rfc3339
-
-JSON = dict[str, Any]
+from exporter.kube.objects import JSON, as_dict
 
 DEFAULT_DATA_DIRS: tuple[str, ...] = ("/var/etcd/data",)
 
@@ -50,16 +49,12 @@ class PodInfo:
         return dict(self.labels)
 
 
-def _dict(value: object) -> JSON:
-    return value if isinstance(value, dict) else {}
-
-
 def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
 def _str_map(value: object) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((str(k), str(v)) for k, v in _dict(value).items()))
+    return tuple(sorted((str(k), str(v)) for k, v in as_dict(value).items()))
 
 
 def _container(spec: JSON, name: str) -> JSON:
@@ -81,7 +76,7 @@ def _data_dirs(container: JSON) -> list[str]:
 
 
 def _claim_of(volume: JSON, pod_name: str) -> str:
-    pvc = _dict(volume.get("persistentVolumeClaim"))
+    pvc = as_dict(volume.get("persistentVolumeClaim"))
     if pvc.get("claimName"):
         return str(pvc["claimName"])
     if "ephemeral" in volume:
@@ -98,9 +93,9 @@ def data_claim(spec: JSON, *, pod_name: str, container: str, data_volume: str | 
     best, best_len = "", -1
     for data_dir in _data_dirs(etcd):
         for mount in _list(etcd.get("volumeMounts")):
-            path = str(_dict(mount).get("mountPath", "")).rstrip("/") or "/"
+            path = str(as_dict(mount).get("mountPath", "")).rstrip("/") or "/"
             inside = data_dir == path or data_dir.startswith(path.rstrip("/") + "/")
-            claim = _claim_of(volumes.get(str(_dict(mount).get("name")), {}), pod_name)
+            claim = _claim_of(volumes.get(str(as_dict(mount).get("name")), {}), pod_name)
             if inside and claim and len(path) > best_len:
                 best, best_len = claim, len(path)
         if best:
@@ -117,7 +112,7 @@ def secret_volume(spec: JSON, volume: str) -> str:
     """The Secret name of the pod volume `volume`, "" when it is not a Secret volume."""
     for v in _list(spec.get("volumes")):
         if isinstance(v, dict) and v.get("name") == volume:
-            name = _dict(v.get("secret")).get("secretName")
+            name = as_dict(v.get("secret")).get("secretName")
             return name if isinstance(name, str) else ""
     return ""
 
@@ -125,9 +120,9 @@ def secret_volume(spec: JSON, volume: str) -> str:
 def pod_info(raw: JSON, *, container: str, data_volume: str | None = None) -> PodInfo:
     """Read a pod object (as JSON) into a PodInfo; missing fields become empty values."""
     meta, spec, status = (
-        _dict(raw.get("metadata")),
-        _dict(raw.get("spec")),
-        _dict(raw.get("status")),
+        as_dict(raw.get("metadata")),
+        as_dict(raw.get("spec")),
+        as_dict(raw.get("status")),
     )
     owners = tuple(
         (str(o.get("kind", "")), str(o.get("name", "")))

@@ -27,11 +27,9 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from exporter.kube.objects import JSON, as_dict
 from exporter.model import Placement
-
-JSON = dict[str, Any]
 
 PROVIDER_LABEL = "seed.gardener.cloud/provider"
 
@@ -81,10 +79,6 @@ class NamespaceInfo:
     provider: str
 
 
-def _d(value: object) -> JSON:
-    return value if isinstance(value, dict) else {}
-
-
 def _s(value: object) -> str:
     return value if isinstance(value, str) else ""
 
@@ -92,16 +86,16 @@ def _s(value: object) -> str:
 def trim_node(raw: JSON) -> NodeInfo:
     """Node JSON → NodeInfo (a node's status, images and labels are not kept)."""
     return NodeInfo(
-        name=_s(_d(raw.get("metadata")).get("name")),
-        provider_id=_s(_d(raw.get("spec")).get("providerID")),
+        name=_s(as_dict(raw.get("metadata")).get("name")),
+        provider_id=_s(as_dict(raw.get("spec")).get("providerID")),
     )
 
 
 def trim_namespace(raw: JSON) -> NamespaceInfo:
     """Namespace JSON → NamespaceInfo."""
-    meta = _d(raw.get("metadata"))
+    meta = as_dict(raw.get("metadata"))
     return NamespaceInfo(
-        name=_s(meta.get("name")), provider=_s(_d(meta.get("labels")).get(PROVIDER_LABEL))
+        name=_s(meta.get("name")), provider=_s(as_dict(meta.get("labels")).get(PROVIDER_LABEL))
     )
 
 

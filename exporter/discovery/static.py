@@ -18,11 +18,20 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetPydanticSchema,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import core_schema
 
 from exporter.backoff import wait_set
 from exporter.discovery.base import Publish
-from exporter.discovery.disk_budget import expected_write_iops, parse_capacity
+from exporter.discovery.disk_budget import budget_fields, parse_capacity
 from exporter.discovery.disk_class import classify
 from exporter.discovery.identity import project_and_shoot
 from exporter.discovery.sharding import owns
@@ -65,10 +74,23 @@ def _name(value: str) -> str:
     return value
 
 
-def _capacity(value: str) -> str:
-    if value and parse_capacity(value) is None:
+def _capacity(value: str) -> int | None:
+    capacity = parse_capacity(value)
+    if value and capacity is None:
         raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 25Gi)")
-    return value
+    return capacity
+
+
+# A Kubernetes quantity in the file (a string, validated as `str` is), its bytes in the model:
+# parsed once, where it is checked.
+Capacity = Annotated[
+    int | None,
+    GetPydanticSchema(
+        lambda _type, _handler: core_schema.no_info_after_validator_function(
+            _capacity, core_schema.str_schema()
+        )
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -124,7 +146,7 @@ class TargetModel(_Strict):
     disk_class: Literal["ssd", "hdd", "unknown"] | None = None
     expected_storage_class: str = ""
     volume_handle: str = ""
-    capacity: Annotated[str, AfterValidator(_capacity)] = ""
+    capacity: Capacity = None  # bytes; `25Gi` in the file
 
     @model_validator(mode="after")
     def _something_to_do(self) -> TargetModel:
@@ -235,10 +257,6 @@ def to_target(t: TargetModel, *, base: Path, overrides: Mapping[str, str]) -> Ta
     project, shoot = project_and_shoot(t.namespace)
     disk_class: str | None = t.disk_class
     params = {"type": t.disk_type} if t.disk_type else {}
-    capacity = parse_capacity(t.capacity)
-    budget = expected_write_iops(
-        provisioner=t.provisioner, parameters=params, capacity_bytes=capacity
-    )
     if disk_class is None:
         _, disk_class = classify(
             provisioner=t.provisioner,
@@ -265,9 +283,9 @@ def to_target(t: TargetModel, *, base: Path, overrides: Mapping[str, str]) -> Ta
             expected_storage_class=t.expected_storage_class,
             expected_from="config" if t.expected_storage_class else "",
             volume_handle=t.volume_handle,
-            capacity_bytes=capacity,
-            expected_write_iops=budget.write_iops if budget else None,
-            iops_basis=budget.basis if budget else "",
+            **budget_fields(
+                provisioner=t.provisioner, parameters=params, capacity_bytes=t.capacity
+            ),
         ),
         scrape=_scrape_spec(t, base),
         log=_log_spec(t.log, base),

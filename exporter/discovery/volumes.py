@@ -16,14 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from exporter.discovery.disk_budget import expected_write_iops, parse_capacity
+from exporter.discovery.disk_budget import budget_fields, parse_capacity
 from exporter.discovery.disk_class import classify
 from exporter.discovery.etcd_resource import EtcdInfo
+from exporter.kube.objects import JSON, as_dict
 from exporter.model import Volume
-
-JSON = dict[str, Any]
 
 DEFAULT_CLASS_ANNOTATIONS: tuple[str, ...] = (
     "storageclass.kubernetes.io/is-default-class",
@@ -63,13 +61,9 @@ class ClassInfo:
     default: bool
 
 
-def _d(value: object) -> JSON:
-    return value if isinstance(value, dict) else {}
-
-
 def trim_claim(raw: JSON) -> ClaimInfo:
     """PVC JSON → ClaimInfo."""
-    meta, spec = _d(raw.get("metadata")), _d(raw.get("spec"))
+    meta, spec = as_dict(raw.get("metadata")), as_dict(raw.get("spec"))
     sc = spec.get("storageClassName")
     return ClaimInfo(
         namespace=str(meta.get("namespace", "")),
@@ -92,11 +86,11 @@ IN_TREE_HANDLES: tuple[tuple[str, str], ...] = (
 def volume_handle(spec: JSON) -> str:
     """The cloud's name of a PV's disk: the CSI `volumeHandle`, else the in-tree disk name
     (IN_TREE_HANDLES); "" if none."""
-    handle = _d(spec.get("csi")).get("volumeHandle")
+    handle = as_dict(spec.get("csi")).get("volumeHandle")
     if handle:
         return str(handle)
     for source, field_name in IN_TREE_HANDLES:
-        name = _d(spec.get(source)).get(field_name)
+        name = as_dict(spec.get(source)).get(field_name)
         if name:
             return str(name)
     return ""
@@ -104,24 +98,26 @@ def volume_handle(spec: JSON) -> str:
 
 def trim_pv(raw: JSON) -> PVInfo:
     """PV JSON → PVInfo."""
-    spec = _d(raw.get("spec"))
+    spec = as_dict(raw.get("spec"))
     return PVInfo(
-        name=str(_d(raw.get("metadata")).get("name", "")),
+        name=str(as_dict(raw.get("metadata")).get("name", "")),
         storage_class=str(spec.get("storageClassName") or ""),
-        driver=str(_d(spec.get("csi")).get("driver") or ""),
+        driver=str(as_dict(spec.get("csi")).get("driver") or ""),
         handle=volume_handle(spec),
-        capacity_bytes=parse_capacity(str(_d(spec.get("capacity")).get("storage") or "")),
+        capacity_bytes=parse_capacity(str(as_dict(spec.get("capacity")).get("storage") or "")),
     )
 
 
 def trim_class(raw: JSON) -> ClassInfo:
     """StorageClass JSON → ClassInfo."""
-    meta = _d(raw.get("metadata"))
-    annotations = _d(meta.get("annotations"))
+    meta = as_dict(raw.get("metadata"))
+    annotations = as_dict(meta.get("annotations"))
     return ClassInfo(
         name=str(meta.get("name", "")),
         provisioner=str(raw.get("provisioner") or ""),
-        parameters=tuple(sorted((str(k), str(v)) for k, v in _d(raw.get("parameters")).items())),
+        parameters=tuple(
+            sorted((str(k), str(v)) for k, v in as_dict(raw.get("parameters")).items())
+        ),
         default=any(
             str(annotations.get(a, "")).lower() == "true" for a in DEFAULT_CLASS_ANNOTATIONS
         ),
@@ -177,9 +173,10 @@ class VolumeResolver:
             class_name=name,
             overrides=self.overrides,
         )
-        capacity = pv.capacity_bytes if pv else None
-        budget = expected_write_iops(
-            provisioner=provisioner, parameters=parameters, capacity_bytes=capacity
+        budget = budget_fields(
+            provisioner=provisioner,
+            parameters=parameters,
+            capacity_bytes=pv.capacity_bytes if pv else None,
         )
         return Volume(
             pvc=pvc.name,
@@ -191,7 +188,5 @@ class VolumeResolver:
             expected_storage_class=expected,
             expected_from=expected_from,
             volume_handle=pv.handle if pv else "",
-            capacity_bytes=capacity,
-            expected_write_iops=budget.write_iops if budget else None,
-            iops_basis=budget.basis if budget else "",
+            **budget,
         )

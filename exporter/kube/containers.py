@@ -13,11 +13,9 @@ from __future__ import annotations
 import calendar
 import time
 from dataclasses import dataclass
-from typing import Any
 
+from exporter.kube.objects import JSON, as_dict
 from exporter.model import MemberState
-
-JSON = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +48,6 @@ class ContainerStatus:
         return ", ".join(p for p in (self.last_reason, code) if p)
 
 
-def _dict(value: object) -> JSON:
-    return value if isinstance(value, dict) else {}
-
-
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -72,14 +66,17 @@ def rfc3339(text: object) -> float | None:
 def container_status(pod: JSON, name: str) -> ContainerStatus:
     """The status of container `name` in a pod object; an empty status when it has none."""
     found: JSON = {}
-    statuses = _dict(pod.get("status")).get("containerStatuses")
+    statuses = as_dict(pod.get("status")).get("containerStatuses")
     for st in statuses if isinstance(statuses, list) else []:
         if isinstance(st, dict) and st.get("name") == name:
             found = st
     if not found:
         return ContainerStatus()
-    state, last = _dict(found.get("state")), _dict(_dict(found.get("lastState")).get("terminated"))
-    waiting, terminated = _dict(state.get("waiting")), _dict(state.get("terminated"))
+    state, last = (
+        as_dict(found.get("state")),
+        as_dict(as_dict(found.get("lastState")).get("terminated")),
+    )
+    waiting, terminated = as_dict(state.get("waiting")), as_dict(state.get("terminated"))
     return ContainerStatus(
         container_id=str(found.get("containerID") or ""),
         running="running" in state,

@@ -88,7 +88,20 @@ def fold_families(
     """`families` with each folded family folded (the same tuple when there is none)."""
     if not any(family.name in FOLDED for family in families):
         return families
-    return tuple(fold_family(family, folds=folds) for family in families)
+    return apply_folds(families, [fold_of(family, folds) for family in families])
+
+
+def apply_folds(
+    families: tuple[RelayedFamily, ...], folds: Sequence[Fold | None]
+) -> tuple[RelayedFamily, ...]:
+    """Each family folded by its fold (`fold_of`'s, in the same order; None: as it is), for a
+    reader that has looked the folds up already; the same tuple when none is folded."""
+    if all(fold is None for fold in folds):
+        return families
+    return tuple(
+        family if fold is None else fold.apply([s.value for s in family.samples])
+        for family, fold in zip(families, folds, strict=True)
+    )
 
 
 def fold_family(

@@ -30,7 +30,7 @@ from exporter.model import RelayedFamily, Sample
 from exporter.scrape import extract as ex
 from exporter.scrape.caches import ScrapeCaches
 from exporter.scrape.errors import ScrapeError
-from exporter.scrape.fold import Fold, fold_families, fold_of
+from exporter.scrape.fold import Fold, apply_folds, fold_of
 
 # How far (in bytes) a family's header may move between two scrapes and still be found
 # without a full search: the values before it changing length.
@@ -103,40 +103,45 @@ class Extractor:
             text, exact = body.decode("utf-8", errors="replace"), False
         # offsets one past `text`'s
         found = ex.extract_blocks("\n" + text, self.wanted, labels=self._caches.labels)
+        families = tuple(family for family, _ in found)
+        # looked up once: the layout keeps each fold, and this extraction folds with it
+        folds = [fold_of(family, self._caches.folds) for family in families]
         if exact:  # learn where each family starts, in characters and in bytes
             ascii_only = body.isascii()
-            starts = [(family, start - 1) for family, start in found]
-            self._layout = _learn(
-                self._caches,
-                text,
-                self.wanted,
-                [(f, at, at if ascii_only else len(text[:at].encode())) for f, at in starts],
-            )
-        families = tuple(family for family, _ in found)
-        return fold_families(families, folds=self._caches.folds)
+            starts = []
+            for (family, start), fold in zip(found, folds, strict=True):
+                at = start - 1
+                starts.append((family, at, at if ascii_only else len(text[:at].encode()), fold))
+            self._layout = _learn(self._caches, text, self.wanted, starts)
+        return apply_folds(families, folds)
 
 
 def _learn(
     caches: ScrapeCaches,
     text: str,
     wanted: tuple[str, ...],
-    found: list[tuple[RelayedFamily, int, int]],
+    found: list[tuple[RelayedFamily, int, int, Fold | None]],
 ) -> Layout | None:
     """The layout of `text`, whose `found` families start at the given character and byte
-    offsets, or None when a family's block is not plain: a header and sample lines, each
-    `name{labels} value`, then another family's header."""
+    offsets (each with its fold), or None when a family's block is not plain: a header and
+    sample lines, each `name{labels} value`, then another family's header."""
     places = []
-    for family, start, offset in found:
-        place = _place(caches, text, family, start, offset)
+    for family, start, offset, fold in found:
+        place = _place(caches, text, family, start, offset, fold)
         if place is None:
             return None
         places.append(place)
-    names = {family.name for family, _, _ in found}
+    names = {family.name for family, _, _, _ in found}
     return Layout(tuple(places), tuple(name for name in wanted if name not in names))
 
 
 def _place(
-    caches: ScrapeCaches, text: str, family: RelayedFamily, start: int, offset: int
+    caches: ScrapeCaches,
+    text: str,
+    family: RelayedFamily,
+    start: int,
+    offset: int,
+    fold: Fold | None,
 ) -> Place | None:
     first = start
     while text.startswith("#", first):  # the header lines
@@ -166,7 +171,6 @@ def _place(
         return None
     lines_, compiled = _shared_lines(caches, tuple(lines))
     header = _shared_header(caches, text[start:first])
-    fold = fold_of(family, caches.folds)
     return Place(family.name, family.type, family.help, header, offset, lines_, compiled, fold)
 
 

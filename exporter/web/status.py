@@ -19,8 +19,8 @@ from aiohttp.typedefs import Handler
 
 from exporter import __version__
 from exporter.diagnosis import humanize as h
-from exporter.diagnosis.budget import budget_line
 from exporter.diagnosis.classmedian import ratio_cell
+from exporter.diagnosis.details import details
 from exporter.diagnosis.evidence import last_slow_event, live_reports
 from exporter.diagnosis.report import EtcdReport, etcd_json
 from exporter.diagnosis.verdict import VerdictCode, p99_text, slow_count_cell
@@ -121,21 +121,16 @@ def _rows(r: EtcdReport, state: TargetState, *, now: float) -> str:
     tds += "".join(f'<td class="num">{c}</td>' for c in nums)
     tds += f'<td class="wrap">{_last_slow_cell(state, now=now)}</td>'
     why = _e(r.verdict.reason)
-    cause = r.root_cause
-    if cause is not None:
-        why += f'<br><span class="cause">root cause: {_e(cause.reason)}</span>'
-    if r.verdict.remedy:
-        why += f'<br><span class="remedy">remedy: {_e(r.verdict.remedy)}</span>'
-    if cause is not None:
-        why += f'<br><span class="remedy">fix: {_e(cause.remedy)}</span>'
-    budget = budget_line(vol)
-    if budget:
-        why += f'<br><span class="where">volume: {_e(budget)}</span>'
+    for d in details(r, disk_in_volume=False):  # the disk goes with the PVC and PV below
+        why += f'<br><span class="{DETAIL_CSS[d.label]}">{_e(d.label)}: {_e(d.text)}</span>'
     where = f"PVC {vol.pvc or '-'} · PV {vol.pv or '-'} · key {r.target.key}"
     where += f" · disk {vol.volume_handle}" if vol.volume_handle else ""
     why += f'<br><span class="where">{_e(where)}</span>'
     detail = f'<td></td><td class="why" colspan="{len(HEADERS) - 1}">{why}</td>'
     return f'<tbody><tr class="target">{tds}</tr><tr class="detail">{detail}</tr></tbody>'
+
+
+DETAIL_CSS = {"root cause": "cause", "remedy": "remedy", "fix": "remedy", "volume": "where"}
 
 
 def _relative(path: str) -> str:

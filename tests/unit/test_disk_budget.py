@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from exporter.discovery.disk_budget import GIB, expected_write_iops, parse_capacity
+from exporter.discovery.disk_budget import (
+    BudgetFields,
+    budget_fields,
+    expected_write_iops,
+    parse_capacity,
+)
 from exporter.discovery.volumes import (
     ClaimInfo,
     ClassInfo,
@@ -15,6 +20,7 @@ from exporter.discovery.volumes import (
     trim_pv,
     volume_handle,
 )
+from exporter.model import GIB, Volume
 from tests.support.kube import objects
 
 
@@ -182,3 +188,22 @@ def test_resolver_fills_handle_capacity_and_iops() -> None:
     assert vol.iops_basis == "GCE pd-standard: 1.5 write IOPS per GiB"
     gone = resolver.resolve(namespace=ns, claim="other", etcd="etcd-events")
     assert (gone.volume_handle, gone.capacity_bytes, gone.expected_write_iops) == ("", None, None)
+
+
+def test_budget_fields_are_the_volume_fields_of_every_discovery() -> None:
+    """Kubernetes and static discovery both turn a budget into `Volume` fields through it."""
+    fields = budget_fields(
+        provisioner=GCE_CSI, parameters={"type": "pd-standard"}, capacity_bytes=10 * GIB
+    )
+    assert fields == BudgetFields(
+        capacity_bytes=10 * GIB,
+        expected_write_iops=15,
+        iops_basis="GCE pd-standard: 1.5 write IOPS per GiB",
+    )
+    unknown = budget_fields(provisioner="example.com/csi", parameters={}, capacity_bytes=GIB)
+    assert unknown == BudgetFields(capacity_bytes=GIB, expected_write_iops=None, iops_basis="")
+    sizeless = budget_fields(
+        provisioner=GCE_CSI, parameters={"type": "pd-ssd"}, capacity_bytes=None
+    )
+    assert sizeless == BudgetFields(capacity_bytes=None, expected_write_iops=None, iops_basis="")
+    assert Volume(**fields).expected_write_iops == 15

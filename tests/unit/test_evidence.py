@@ -10,7 +10,9 @@ from exporter.diagnosis.evidence import (
     disk_evidence,
     events_evidence,
     log_evidence,
+    p99_between,
 )
+from exporter.metrics import ETCD_BACKEND_COMMIT
 from exporter.model import Event, FileLogSpec, Identity, ScrapeSpec, Target, Volume
 from exporter.parser import parse_line
 from exporter.scrape.extract import extract_families
@@ -60,3 +62,18 @@ def test_disk_evidence_is_the_same_from_state_and_from_two_scrapes() -> None:
     assert live.window == 30.0
     assert live.fsync is not None
     assert live.commit is not None
+
+
+def test_p99_between_reads_the_wal_fsync_or_the_named_histogram() -> None:
+    """One helper for both histograms of `DiskEvidence`; without a first scrape, since etcd
+    started."""
+    first = extract_families(PAYLOAD)
+    second = extract_families(PAYLOAD.replace("\n" + WAL_SUM + " ", "\n" + WAL_SUM + " 1"))
+    disk = disk_between(first, second, window=30.0)
+    assert p99_between(first, second) == disk.fsync
+    assert p99_between(first, second, name=ETCD_BACKEND_COMMIT) == disk.commit
+    since_start = p99_between(None, second)
+    assert since_start is not None
+    assert disk.fsync is not None
+    assert since_start.count > disk.fsync.count
+    assert p99_between(first, second, name="etcd_no_such_histogram") is None

@@ -6,6 +6,7 @@ lower bounds."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,12 @@ from exporter.diagnosis.evidence import (
     log_evidence,
     slow_applies_between,
 )
-from exporter.diagnosis.logfacts import disk_cleared
+from exporter.diagnosis.logfacts import (
+    READ_LOOP,
+    disk_cleared,
+    lower_bound_text,
+    trace_evidence,
+)
 from exporter.diagnosis.verdict import (
     DiskEvidence,
     LogEvidence,
@@ -39,7 +45,7 @@ from exporter.model import (
 )
 from exporter.parser import parse_line
 from exporter.scrape.extract import extract_families
-from exporter.state import DEFRAG_LIMIT, DefragWindow, Store
+from exporter.state import DEFRAG_LIMIT, DefragWindow, Store, TraceTally
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 VERSIONS = ("3.4", "3.5")
@@ -220,3 +226,71 @@ def test_no_etcd_count_is_no_claim() -> None:
     logs = LogEvidence(scope=SCOPE, slow_requests=3)
     assert not lower_bound(logs)
     assert slow_count_cell(logs) == "3"
+
+
+def test_the_lower_bound_note_is_written_once_for_every_surface() -> None:
+    """One helper says a count is a lower bound: the verdict's reason, the table and the page."""
+    assert lower_bound_text("204 slow requests", 210, 406) == (
+        "≥ 204 slow requests (etcd counted 406; its log is sampled)"
+    )
+    assert lower_bound_text("1,204", 1_210, 4_060, short=True) == "≥1,204"
+    assert lower_bound_text("204", 210, 210) == "204"  # etcd counted what the log holds
+    assert lower_bound_text("204", 210, None) == "204"  # etcd's count unknown
+
+
+@pytest.mark.parametrize(
+    ("logs", "code", "stated"),
+    [
+        # the rule's reason states the count
+        (
+            LogEvidence(scope=SCOPE, slow_requests=5, etcd_slow_applies=50),
+            VerdictCode.SLOW_REQUESTS_NOT_DISK,
+            "≥ 5 slow requests (etcd counted 50; its log is sampled) in the log while ",
+        ),
+        (
+            LogEvidence(scope=SCOPE, slow_requests=5, stale=True, etcd_slow_applies=50),
+            VerdictCode.OK,
+            "; ≥ 5 slow requests (etcd counted 50; its log is sampled) in the log, none recent",
+        ),
+        # it does not (none outside a defrag): judge adds the count
+        (
+            LogEvidence(scope=SCOPE, during_defrag=5, etcd_slow_applies=50),
+            VerdictCode.OK,
+            "no slow requests in the log; ≥ 0 slow requests (etcd counted 50; its log is "
+            "sampled); 5 slow requests during defrag",
+        ),
+    ],
+)
+def test_the_sampled_count_is_stated_once(logs: LogEvidence, code: str, stated: str) -> None:
+    """Whether a rule's reason already states the count is a flag of the verdict (`counted`),
+    not a search of its text; either way the reason says it exactly once."""
+    verdict = judge(volume=Volume(), disk=fine_disk(), logs=logs)
+    assert verdict.code == code
+    assert verdict.counted
+    assert stated in verdict.reason
+    assert verdict.reason.count("its log is sampled") == 1
+
+
+def test_a_reason_that_quotes_the_note_still_gets_the_count() -> None:
+    """A label that happens to hold the note's words is not the count: the flag decides."""
+    note = "≥ 5 slow requests (etcd counted 50; its log is sampled)"
+    volume = Volume(storage_class=note, expected_storage_class="fast")
+    logs = LogEvidence(scope=SCOPE, slow_requests=5, etcd_slow_applies=50)
+    verdict = judge(volume=volume, disk=fine_disk(), logs=logs)
+    assert verdict.code is VerdictCode.STORAGE_CLASS_MISMATCH
+    assert verdict.reason.endswith(f"; {note}")
+
+
+def test_trace_evidence_sums_a_tally_but_the_read_loop() -> None:
+    tally = TraceTally(
+        count=Counter({"range": 3, "put": 1, READ_LOOP: 5}),
+        seconds={"range": 1.5, "put": 0.5, READ_LOOP: 9.0},
+        steps={("range", "raft"): 1.2, ("put", "raft"): 0.3, ("put", "bolt"): 0.1,
+               (READ_LOOP, "raft"): 8.0},
+    )  # fmt: skip
+    traces = trace_evidence(tally)
+    assert traces is not None
+    assert (traces.count, traces.seconds) == (4, 2.0)
+    assert dict(traces.steps) == pytest.approx({"raft": 1.5, "bolt": 0.1})
+    assert trace_evidence(TraceTally(count=Counter({READ_LOOP: 2}))) is None
+    assert trace_evidence(TraceTally()) is None

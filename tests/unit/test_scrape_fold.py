@@ -23,7 +23,14 @@ from exporter.model import RelayedFamily, Sample
 from exporter.scrape.caches import ScrapeCaches, Shared
 from exporter.scrape.extract import WANTED, extract_blocks, extract_payload
 from exporter.scrape.federate import parse_federation
-from exporter.scrape.fold import Fold, FoldKey, fold_families, fold_family
+from exporter.scrape.fold import (
+    Fold,
+    FoldKey,
+    apply_folds,
+    fold_families,
+    fold_family,
+    fold_of,
+)
 from exporter.scrape.layout import Extractor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "metrics"
@@ -119,6 +126,41 @@ def test_the_fast_path_folds_as_the_full_extraction(payload: str) -> None:
         assert extractor.extract(bytearray(body)) == extract_payload(body)
     assert (extractor.full, extractor.reused) == (1, 11)
     assert len(caches.folds) == 1  # worked out once, kept by the layout
+
+
+class CountedFolds(Shared[FoldKey, Fold]):
+    """The folds table, counting lookups."""
+
+    __slots__ = ("lookups",)
+
+    def __init__(self) -> None:
+        super().__init__(10)
+        self.lookups = 0
+
+    def get(self, key: FoldKey) -> Fold | None:
+        self.lookups += 1
+        return super().get(key)
+
+
+def test_learning_a_layout_looks_each_fold_up_once() -> None:
+    """The full extraction folds with the fold its layout keeps: one lookup per folded family."""
+    folds = CountedFolds()
+    extractor = Extractor(caches=ScrapeCaches(folds=folds))
+    body = read(BUSY).encode()
+    assert extractor.extract(body) == extract_payload(body)
+    assert extractor.full == 1
+    assert folds.lookups == len(FOLDED) == 1
+    assert extractor.extract(body) == extract_payload(body)  # the layout's: no lookup
+    assert (extractor.reused, folds.lookups) == (1, 1)
+
+
+def test_apply_folds_folds_only_what_has_a_fold() -> None:
+    raw = as_etcd_wrote(read(BUSY))
+    families = tuple(raw.values())
+    folds = [fold_of(family) for family in families]
+    assert [f.name for f, fold in zip(families, folds, strict=True) if fold] == [APPLY]
+    assert apply_folds(families, folds) == fold_families(families)
+    assert apply_folds(families, [None] * len(families)) is families
 
 
 @settings(max_examples=200, deadline=None)

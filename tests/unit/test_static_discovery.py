@@ -12,7 +12,12 @@ import pytest
 
 from exporter.cli import load
 from exporter.discovery.sharding import owns
-from exporter.discovery.static import StaticDiscovery, TargetsFileError, load_targets_file
+from exporter.discovery.static import (
+    StaticDiscovery,
+    TargetsFileError,
+    load_targets_file,
+    parse_targets,
+)
 from exporter.model import CommandLogSpec, FileLogSpec, ScrapeSpec, Target
 from exporter.preflight import prepare_run
 from exporter.settings import RunSettings
@@ -62,6 +67,29 @@ def test_capacity_must_be_a_quantity(tmp_path: Path) -> None:
     text = "targets:\n  - {name: a, log: {file: a.log}, capacity: 25 gigs}\n"
     with pytest.raises(TargetsFileError, match=r"targets\[0\]\.capacity: .*'25 gigs'"):
         load_targets_file(str(write(tmp_path / "t.yaml", text)))
+
+
+def entry(extra: str = "") -> str:
+    return f"targets:\n  - {{name: a, log: {{file: a.log}}{extra}}}\n"
+
+
+def test_capacity_is_parsed_once_where_it_is_checked() -> None:
+    """The validator hands the model the bytes it parsed (to_target does not parse again)."""
+    assert parse_targets(entry(", capacity: 2Gi")).targets[0].capacity == 2 * 1024**3
+    assert parse_targets(entry()).targets[0].capacity is None
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("25 gigs", "'25 gigs' is not a Kubernetes quantity"),
+        ("25", "Input should be a valid string"),
+    ],
+)
+def test_capacity_is_the_text_of_a_quantity(value: str, problem: str) -> None:
+    """A YAML number is not a quantity's text: the field reads a string, as it always did."""
+    with pytest.raises(TargetsFileError, match=re.escape(f"targets[0].capacity: {problem}")):
+        parse_targets(entry(f", capacity: {value}"))
 
 
 def test_every_problem_is_listed_with_its_key(tmp_path: Path) -> None:

@@ -33,8 +33,8 @@ from exporter.diagnosis import humanize as h
 from exporter.diagnosis.evidence import (
     disk_between,
     events_evidence,
-    fsync_p99,
     not_scraped,
+    p99_between,
     pod_member_evidence,
     slow_applies_between,
 )
@@ -184,7 +184,7 @@ async def _disk(target: Target, ctx: Context) -> tuple[DiskEvidence, Latency | N
     await asyncio.sleep(max(0.0, ends - time.monotonic()))
     second = await _scrape(target.key, spec, ctx)
     if isinstance(second, ScrapeError):
-        last_run = fsync_p99(None, first) if target.member is not None else None
+        last_run = p99_between(None, first) if target.member is not None else None
         return DiskEvidence(reachable=False, error=second.reason), last_run, None
     window = time.monotonic() - started
     return disk_between(first, second, window=window), None, slow_applies_between(first, second)

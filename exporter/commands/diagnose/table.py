@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 from exporter.diagnosis import humanize as h
-from exporter.diagnosis.budget import budget_line
 from exporter.diagnosis.classmedian import ratio_cell
+from exporter.diagnosis.details import details
 from exporter.diagnosis.histogram import Latency
 from exporter.diagnosis.report import EtcdReport, code_rank
 from exporter.diagnosis.verdict import DiskEvidence, LogEvidence, p99_text, slow_count_cell
@@ -35,16 +35,7 @@ def render_table(reports: Sequence[EtcdReport], *, window: float, since: float) 
     lines = [text_table([COLUMNS, *(_row(r) for r in reports)]), ""]
     for r in reports:
         lines.append(f"{_name(r)}: {r.verdict.code}: {clean(r.verdict.reason)}")
-        cause = r.root_cause
-        if cause is not None:
-            lines.append(f"  root cause: {clean(cause.reason)}")
-        if r.verdict.remedy:
-            lines.append(f"  remedy: {clean(r.verdict.remedy)}")
-        if cause is not None:
-            lines.append(f"  fix: {clean(cause.remedy)}")
-        volume = _volume_line(r)
-        if volume:
-            lines.append(f"  volume: {clean(volume)}")
+        lines.extend(f"  {d.label}: {clean(d.text)}" for d in details(r))
     lines.append("")
     sources = sorted({r.target.scrape.source for r in reports if r.target.scrape is not None})
     if any(source != SOURCE_ETCD for source in sources):
@@ -71,13 +62,6 @@ def _row(r: EtcdReport) -> tuple[str, ...]:
             str(r.verdict.code),
         )
     )
-
-
-def _volume_line(r: EtcdReport) -> str:
-    """The volume's size and documented write budget, and the cloud's name of its disk."""
-    vol = r.target.volume
-    parts = [budget_line(vol) or "", f"disk {vol.volume_handle}" if vol.volume_handle else ""]
-    return ", ".join(p for p in parts if p)
 
 
 def _name(r: EtcdReport) -> str:
