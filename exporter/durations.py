@@ -27,30 +27,26 @@ def parse_duration(text: str | float | int) -> float:
     Raises ValueError quoting the input when it is not a duration (also NaN and infinities).
     """
     if type(text) is str:  # the commonest form first: seconds or below, e.g. 1.39s or 304.1ms
-        seconds = _seconds_or_below(text)
+        seconds = seconds_or_below(text)
         if seconds is not None:
             return seconds
     return _parse(text)
 
 
-def _seconds_or_below(text: str) -> float | None:
+def seconds_or_below(text: str) -> float | None:
     """A duration of one unit of a second or below (`13.95374909s`, `304ms`, `416.079µs`: what
     etcd's log lines hold), read without a regular expression: the number must be ASCII digits
     with at most one point, as `NUMBER` says; None for any other text (`_parse` decides)."""
-    if text[-1:] != "s":
-        return None
-    unit = text[-2:-1]
-    if unit in _SUBSECOND:
-        number, exponent = text[:-2], EXPONENTS[unit + "s"]
-    else:
+    exponent = EXPONENTS.get(text[-2:])  # every unit below a second is two characters
+    if exponent is not None:
+        number = text[:-2]
+    elif text[-1:] == "s":
         number, exponent = text[:-1], ""
-    digits = number.replace(".", "", 1)
-    if not (digits.isdigit() and digits.isascii()):
+    else:
         return None
-    return float(number + exponent)
-
-
-_SUBSECOND = frozenset(unit[0] for unit in EXPONENTS)
+    if not (number.isascii() and number.replace(".", "", 1).isdigit()):
+        return None
+    return float(number + exponent) if exponent else float(number)
 
 
 def _parse(text: str | float | int) -> float:

@@ -27,7 +27,7 @@ spends the time, as measured on real etcd 3.4 and 3.5 (tests/fixtures/etcd-3.*-z
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from exporter.model import Event, EventKind, Operation, TraceStep
@@ -113,12 +113,15 @@ def steps_of(steps: object) -> tuple[tuple[TraceStep, float], ...]:
     return step_totals(read)
 
 
-def step_totals(read: Iterable[tuple[str, str]]) -> tuple[tuple[TraceStep, float], ...]:
+def step_totals(read: Sequence[tuple[str, str]]) -> tuple[tuple[TraceStep, float], ...]:
     """Seconds per step of (step text, duration text) pairs, each step once in `TraceStep`
     order."""
+    if len(read) == 1:  # most traces list one step
+        ((text, took),) = read
+        return ((step_of(text), duration(took)),)
     totals: dict[TraceStep, float] = {}
     for text, took in read:
-        step = STEPS.get(text, TraceStep.OTHER)
+        step = step_of(text)
         totals[step] = totals.get(step, 0.0) + duration(took)
     if len(totals) < 2:  # one step or none (most traces): nothing to order
         return tuple(totals.items())

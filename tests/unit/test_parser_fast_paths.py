@@ -13,7 +13,9 @@ Results are compared by type, equality and repr (a float's sign, a datetime's zo
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,11 +26,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import exporter.parser
+from exporter.commands.parse import scanner
+from exporter.commands.parse.scanner import MAX_LINE_BYTES
+from exporter.commands.parse.summary import Summary
 from exporter.model import Event
 from exporter.parser import UNPARSED, parse_line, request, trace, zap
 from exporter.parser.prefix import EMBEDDED_MIN_LENGTH, split_kubelet_prefix
 from tests.support import logcorpus
-from tests.support.parse_corpus import FIXTURES
+from tests.support.parse_corpus import FIXTURES, assert_same
 
 KUBELET = "2026-01-05T10:00:00.098703123Z "
 TIME = "2026-01-05T10:00:00.098703Z"
@@ -417,6 +422,72 @@ def test_long_lines() -> None:
     assert want.resource == "secrets"
     assert same(parse_line(split), want)
     assert isinstance(assert_line(split[len(KUBELET) :]), Event)  # unprefixed: taken
+
+
+def test_string_characters_are_those_of_a_json_string_without_escapes() -> None:
+    """`zap._CHARS` (runs of printable ASCII between the other characters) takes exactly the
+    strings of characters other than a quote, a backslash, a control character and a lone
+    surrogate: every code point alone, and strings of the characters at the borders."""
+    plain = re.compile(r'[^"\\\x00-\x1f\ud800-\udfff]*')
+    chars = re.compile(zap._CHARS)
+    for code in range(0x110000):
+        assert (plain.fullmatch(chr(code)) is None) == (chars.fullmatch(chr(code)) is None), code
+    borders = [" ", "!", '"', "#", "[", "\\", "]", "~", "\x7f", "\x00", "\x1f", "é"]
+    borders += ["\ud7ff", "\ud800", "\udfff", "\ue000", "\U0010ffff"]
+    for text in map("".join, itertools.product(borders, repeat=3)):
+        assert (plain.fullmatch(text) is None) == (chars.fullmatch(text) is None), repr(text)
+
+
+# --- the same lines read in bulk by the `parse` command's block reader -------------------------
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(zap_lines(), trace_lines(), st.sampled_from(ALL_LINES)),
+        min_size=1,
+        max_size=12,
+    ),
+    st.sampled_from(["", KUBELET]),
+    st.sampled_from(["", "\r", "\r\r"]),
+)
+def test_generated_lines_read_in_bulk(lines: list[str], prefix: str, end: str) -> None:
+    """`scanner.fold_text` finds these shapes in a whole block at once: the summary is the one
+    the lines give one by one."""
+    data = "\n".join(prefix + line + end for line in lines).encode("utf-8", "surrogatepass")
+    assert_same(data, chunk_sizes=(1 << 20, 97))
+
+
+def test_long_lines_read_in_bulk() -> None:
+    """A line long enough to hold a copy of the prefix is left to `parse_line`, which strips it."""
+    pad = "p" * EMBEDDED_MIN_LENGTH
+    split = KUBELET + REQUEST_LINE.replace("/secrets/", "/secr" + KUBELET + "ets/" + pad)
+    long = KUBELET + REQUEST_LINE.replace("size:2045", "size:2045" + pad)
+    for line in (split, long, split[len(KUBELET) :]):
+        want = assert_same("\n".join([KUBELET + TRACE_LINE, line, FDATASYNC_LINE]).encode())
+        resource = "other" if line.startswith("{") else "secrets"
+        assert want["slow_requests"]["by_resource"] == {resource: 1}
+
+
+def test_a_block_over_the_line_limit_is_read_line_by_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text is read in bulk only from a block too short to hold a line over the limit (whose
+    line-by-line result depends on its length in bytes); a longer block is read as before."""
+    texts: list[int] = []
+    real = scanner.fold_text
+
+    def spy(summary: Summary, text: str) -> None:
+        texts.append(len(text))
+        real(summary, text)
+
+    monkeypatch.setattr(scanner, "fold_text", spy)
+    lines = [KUBELET + TRACE_LINE] * (MAX_LINE_BYTES // len(TRACE_LINE) + 1)
+    data = "\n".join(lines).encode()
+    summary = Summary()
+    scanner.summarize_block(b"\n" + data, summary)
+    assert not texts
+    assert summary.kinds["slow_trace"] == len(lines)
+    assert_same(data, chunk_sizes=(1 << 20, 4096))
+    assert texts
 
 
 # --- the JSON decoder ------------------------------------------------------------------------
