@@ -112,10 +112,7 @@ def test_selectors_with_commas_survive(render: Render) -> None:
         "app.kubernetes.io/part-of in (etcd-main,etcd-events)",
         "app=etcd-statefulset,role!=backup",
     ]
-    assert settings.kubernetes.expected_storage_classes == {
-        "etcd-main": "gardener.cloud-fast",
-        "virtual-garden-etcd-main": "gardener.cloud-fast",
-    }
+    assert settings.kubernetes.expected_storage_classes == {"etcd-main": "gardener.cloud-fast"}
     assert settings.storage.disk_class_overrides == {"gardener.cloud-fast": "ssd", "default": "hdd"}
     assert settings.limits.max_series_per_target == 4000
     assert settings.logs.since == 600.0
@@ -149,10 +146,7 @@ def test_gardener_preset_args(helm: Helm) -> None:
     assert (scrape.source, scrape.secret_refs, scrape.server_name) == ("etcd", True, "{etcd}-local")
     assert scrape.insecure_skip_verify is False
     assert not scrape.client_secret
-    assert settings.kubernetes.expected_storage_classes == {
-        "etcd-main": "gardener.cloud-fast",
-        "virtual-garden-etcd-main": "gardener.cloud-fast",
-    }
+    assert settings.kubernetes.expected_storage_classes == {"etcd-main": "gardener.cloud-fast"}
     assert settings.kubernetes.etcd_resources is True
 
 
@@ -188,10 +182,7 @@ def test_values_win_over_the_preset(helm: Helm) -> None:
     )
     settings = load(RunSettings, "run", args)
     assert settings.scrape.server_name == "etcd.internal.example"
-    assert settings.kubernetes.expected_storage_classes == {
-        "etcd-main": "premium-rwo",
-        "virtual-garden-etcd-main": "gardener.cloud-fast",
-    }
+    assert settings.kubernetes.expected_storage_classes == {"etcd-main": "premium-rwo"}
 
 
 def test_tls_files(render: Render) -> None:
