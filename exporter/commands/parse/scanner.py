@@ -3,7 +3,7 @@
 A block is `\\n` + lines joined by `\\n` (each line preceded by its newline, none after the last),
 as bytes. `summarize_block` deletes the etcd lines of no interest that `bulk`
 recognises in bulk, at C speed, and decodes what is left (the events, the lines of other formats,
-and anything malformed) in one piece. The commonest events (`zap.FAST_SHAPES`: traces, slow
+and anything malformed) in one piece. The commonest events (`zap.FAST_LINES`: traces, slow
 requests and fdatasyncs, request stats, ReadIndex retries, late heartbeats) are then found with
 one pattern over that text and built as `zap.fast_event` builds them, without splitting,
 decoding and dispatching each line (`fold_text`); `parse_line` reads the lines left. So every
@@ -43,8 +43,8 @@ from exporter.commands.parse.summary import Summary
 from exporter.model import MAX_LINE_BYTES, Event
 from exporter.parser import UNPARSED, parse_line
 from exporter.parser.events import Result
-from exporter.parser.prefix import EMBEDDED_MIN_LENGTH, PREFIX_PATTERN
-from exporter.parser.zap import FAST_SHAPES, Build, built
+from exporter.parser.prefix import EMBEDDED_MIN_LENGTH
+from exporter.parser.zap import FAST_LINES, fast_match
 
 __all__ = ["MAX_LINE_BYTES", "classify_raw", "fold", "summarize_block"]
 
@@ -120,22 +120,6 @@ def summarize_block(data: bytes, summary: Summary, *, start: int = 0, end: int =
         fold(summary, classify_raw(raw))
 
 
-def _event_lines() -> tuple[re.Pattern[str], dict[int, tuple[Build, int, int]]]:
-    """`zap.FAST_SHAPES` joined into one pattern of a decoded block, which finds a whole line
-    of any of them (its newline, the kubelet prefix if there is one, the shape, any `\\r`, as
-    `parse_line` reads it); and by the number of each shape's group around it (a match's
-    `lastindex`), its builder and where its own groups are in the match's `groups()`."""
-    alternatives, builds, group = [], {}, 1
-    for pattern, build in FAST_SHAPES:
-        alternatives.append(f"({pattern.pattern})")
-        builds[group] = (build, group, group + pattern.groups)
-        group += 1 + pattern.groups
-    (flags,) = {pattern.flags for pattern, _ in FAST_SHAPES}
-    shapes = "|".join(alternatives)
-    return re.compile(rf"\n(?:{PREFIX_PATTERN})?(?:{shapes})\r*(?=\n|\Z)", flags), builds
-
-
-_EVENT_LINES, _BUILDS = _event_lines()
 # A longer match is left to `parse_line`: its text could hold an embedded kubelet prefix.
 _BULK_LONGEST = EMBEDDED_MIN_LENGTH
 
@@ -143,21 +127,20 @@ _BULK_LONGEST = EMBEDDED_MIN_LENGTH
 def fold_text(summary: Summary, text: str) -> None:
     """Fold every line of the decoded block `text` into `summary` (the caller counted them).
 
-    The lines of `zap.FAST_SHAPES` are found and deleted in one pass, each event folded in as
-    it is found, built as `zap.fast_event` builds it (a line whose values do not convert is
-    kept); `parse_line` reads the lines that are left, with `\\r` stripped."""
+    The lines of the fast shapes (`zap.FAST_LINES`) are found and deleted in one pass, each
+    event folded in as it is found, built as `zap.fast_event` builds it (a line whose values do
+    not convert is kept); `parse_line` reads the lines that are left, with `\\r` stripped."""
     add = summary.add_event
 
     def take(m: re.Match[str]) -> str:
         if m.end() - m.start() <= _BULK_LONGEST:
-            build, start, stop = _BUILDS[m.lastindex or 0]
-            event = built(build, m.groups()[start:stop])
+            event = fast_match(m)
             if event is not None:
                 add(event)
                 return ""
         return m.group()
 
-    text = _EVENT_LINES.sub(take, text)
+    text = FAST_LINES.sub(take, text)
     for line in text.split("\n")[1:]:
         fold(summary, parse_line(line.rstrip("\r")))
 
