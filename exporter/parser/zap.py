@@ -194,7 +194,8 @@ _TIME = rf"(\d{{4}}-\d\d-\d\d[T ]\d\d:\d\d:\d\d{_CHARS})"  # begins like an ISO 
 
 def _shape(level: str, msg: str, fields: str) -> str:
     """A whole line (after the kubelet prefix) in the exact shape zap writes it: the head, then
-    `fields`, nothing else. The text of a pattern, compiled with the others into `FAST_LINES`."""
+    `fields`, nothing else. The text of a pattern, compiled alone (`_FAST`, one line at a time)
+    and with the others (`FAST_LINES`, a block of lines)."""
     return rf'\{{"level":"{level}","ts":"{_TIME}","caller":"{_CHARS}","msg":"{msg}"{fields}\}}'
 
 
