@@ -20,7 +20,8 @@ from typing import Any, Generic, TypeVar
 import aiohttp
 
 from exporter.backoff import Retries
-from exporter.kube.client import API_RETRY, JSON, KubeApi, KubeApiError, Resource
+from exporter.kube.client import API_RETRY, KubeApi, KubeApiError, Resource
+from exporter.kube.objects import JSON
 
 logger = logging.getLogger(__name__)
 

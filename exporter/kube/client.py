@@ -23,6 +23,7 @@ from kubernetes.aio import config as kconfig
 
 from exporter.backoff import Backoff
 from exporter.kube.errors import ApiErrors, ErrorLog, KubeApiError
+from exporter.kube.objects import JSON
 from exporter.settings import KubernetesSettings
 
 __all__ = [
@@ -35,8 +36,6 @@ __all__ = [
     "connect",
     "load_api_client",
 ]
-
-JSON = dict[str, Any]
 
 MAX_WATCH_LINE = 64 * 1024 * 1024
 LIST_PAGE = 500
