@@ -30,13 +30,13 @@ def parse_duration(text: str | float | int) -> float:
         seconds = seconds_or_below(text)
         if seconds is not None:
             return seconds
-    return _parse(text)
+    return parse_general(text)
 
 
 def seconds_or_below(text: str) -> float | None:
     """A duration of one unit of a second or below (`13.95374909s`, `304ms`, `416.079µs`: what
     etcd's log lines hold), read without a regular expression: the number must be ASCII digits
-    with at most one point, as `NUMBER` says; None for any other text (`_parse` decides)."""
+    with at most one point, as `NUMBER` says; None for any other text (`parse_general` decides)."""
     exponent = EXPONENTS.get(text[-2:])  # every unit below a second is two characters
     if exponent is not None:
         number = text[:-2]
@@ -49,8 +49,8 @@ def seconds_or_below(text: str) -> float | None:
     return float(number + exponent) if exponent else float(number)
 
 
-def _parse(text: str | float | int) -> float:
-    """`parse_duration` of every form."""
+def parse_general(text: str | float | int) -> float:
+    """`parse_duration` of every form, without trying `seconds_or_below` first."""
     if isinstance(text, bool):
         raise ValueError(f"not a duration: {text!r}")
     if isinstance(text, (int, float)):

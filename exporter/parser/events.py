@@ -12,7 +12,7 @@ import math
 from datetime import datetime
 from typing import Final, final
 
-from exporter.durations import parse_duration, seconds_or_below
+from exporter.durations import parse_general, seconds_or_below
 from exporter.model import Event, EventKind
 from exporter.parser.request import describe, is_read_only
 
@@ -40,25 +40,23 @@ UNPARSED: Final = Unparsed()
 Result = Event | None | Unparsed
 
 
-_INFINITY = math.inf
-
-
 class BadLine(ValueError):
     """A known message whose fields do not have the expected types."""
 
 
 def duration(value: object) -> float:
     """A duration field (Go string or number of seconds) → finite seconds ≥ 0, else BadLine."""
-    if type(value) is str:  # the commonest form first; an infinite one is refused below
+    if type(value) is str:  # the commonest form first, as `parse_duration` takes it
         seconds = seconds_or_below(value)
-        if seconds is not None and seconds != _INFINITY:
-            return seconds
-    elif not isinstance(value, (str, int, float)) or isinstance(value, bool):
+    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        seconds = None
+    else:
         raise BadLine(f"not a duration: {value!r}")
-    try:
-        seconds = parse_duration(value)
-    except ValueError as err:
-        raise BadLine(str(err)) from None
+    if seconds is None:
+        try:
+            seconds = parse_general(value)
+        except ValueError as err:
+            raise BadLine(str(err)) from None
     if not math.isfinite(seconds) or seconds < 0:
         raise BadLine(f"not a duration: {value!r}")
     return seconds

@@ -123,7 +123,7 @@ def step_totals(read: Sequence[tuple[str, str]]) -> tuple[tuple[TraceStep, float
     for text, took in read:
         step = step_of(text)
         totals[step] = totals.get(step, 0.0) + duration(took)
-    if len(totals) < 2:  # one step or none (most traces): nothing to order
+    if len(totals) < 2:  # none, or steps of one kind: nothing to order
         return tuple(totals.items())
     if len(totals) == 2:  # two (most of the rest)
         first, second = totals.items()

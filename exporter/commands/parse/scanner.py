@@ -120,10 +120,6 @@ def summarize_block(data: bytes, summary: Summary, *, start: int = 0, end: int =
         fold(summary, classify_raw(raw))
 
 
-# A longer match is left to `parse_line`: its text could hold an embedded kubelet prefix.
-_BULK_LONGEST = EMBEDDED_MIN_LENGTH
-
-
 def fold_text(summary: Summary, text: str) -> None:
     """Fold every line of the decoded block `text` into `summary` (the caller counted them).
 
@@ -133,7 +129,8 @@ def fold_text(summary: Summary, text: str) -> None:
     add = summary.add_event
 
     def take(m: re.Match[str]) -> str:
-        if m.end() - m.start() <= _BULK_LONGEST:
+        # a longer line is left to `parse_line`: it could hold a copy of the kubelet prefix
+        if m.end() - m.start() <= EMBEDDED_MIN_LENGTH:
             event = fast_match(m)
             if event is not None:
                 add(event)
