@@ -256,6 +256,28 @@ def _trace(groups: MatchGroups) -> Event:
     )
 
 
+# A trace's step list (the text between the brackets) whose every item ends in a duration that
+# `duration` reads for sure: digits that fit a double, one unit of a second or below (what etcd
+# writes). Reading such steps can neither fail nor make the line UNPARSED, so whether the line
+# is an event does not depend on them.
+_SURE_DURATION = r"[0-9]{1,20}(?:\.[0-9]{0,20})?(?:ns|us|µs|μs|ms|s)"
+_SURE_STEP = rf'"[^"]*\(duration: {_SURE_DURATION}\)"'
+_SURE_STEPS = re.compile(rf"{_SURE_STEP}(?:,{_SURE_STEP})*")
+
+
+def _trace_counted(groups: MatchGroups) -> Event:
+    """`_trace` for a reader that counts events and never reads a trace's steps (the `parse`
+    summary): the event without its steps when they are sure to be read (`_SURE_STEPS`; reading
+    them is most of a trace's cost), else `_trace`'s, so that a line is an event exactly when
+    `_trace` makes it one."""
+    ts, msg, took, steps = groups
+    if _SURE_STEPS.fullmatch(steps) is None:
+        return _trace(groups)
+    return Event(
+        EventKind.SLOW_TRACE, shaped_iso_time(ts), duration(took), operation=operation_of(msg)
+    )
+
+
 _STATS = _shape(  # a slow gRPC request. Groups: ts, time spent.
     "warn",
     "request stats",
@@ -302,30 +324,31 @@ def _retry(groups: MatchGroups) -> Event:
 
 Build = Callable[[MatchGroups], Event]
 # The events a slow etcd logs most (the realistic corpus of bench/parse_bench.py), commonest
-# first: each line's shape, and how its event is built from the shape's groups.
-_FAST_SHAPES: tuple[tuple[str, Build], ...] = (
-    (_TRACE_LINE, _trace),
-    (_REQUEST, _request),
-    (_STATS, _stats),
-    (_RETRY, _retry),
-    (_HEARTBEAT, _heartbeat),
+# first: each line's shape, how its event is built from the shape's groups, and how when it is
+# only counted (`fast_match(m, steps=False)`).
+_FAST_SHAPES: tuple[tuple[str, Build, Build], ...] = (
+    (_TRACE_LINE, _trace, _trace_counted),
+    (_REQUEST, _request, _request),
+    (_STATS, _stats, _stats),
+    (_RETRY, _retry, _retry),
+    (_HEARTBEAT, _heartbeat, _heartbeat),
 )
 FAST_START = '{"level":"'  # how a line of the fast shapes begins
 
 
-def _fast_lines() -> tuple[re.Pattern[str], dict[int, tuple[Build, int, int]]]:
+def _fast_lines() -> tuple[re.Pattern[str], dict[int, tuple[Build, Build, tuple[int, ...]]]]:
     """The fast shapes as one pattern of a block of text (`\\n` + lines joined by `\\n`) that
     matches a whole line of any of them: its newline, a kubelet prefix if there is one, the
     shape, any `\\r` (as `parse_line` reads a line); and, by the number of the group around each
-    shape (a match's `lastindex`), its builder and where the shape's own groups are in the
-    match's `groups()`. The shapes' messages differ, so a line matches one shape at most."""
-    shapes = "|".join(f"(?P<shape{n}>{shape})" for n, (shape, _) in enumerate(_FAST_SHAPES))
+    shape (a match's `lastindex`), its two builders and the numbers of the shape's own groups in
+    the match. The shapes' messages differ, so a line matches one shape at most."""
+    shapes = "|".join(f"(?P<shape{n}>{shape[0]})" for n, shape in enumerate(_FAST_SHAPES))
     pattern = re.compile(rf"\n(?:{PREFIX_PATTERN})?(?:{shapes})\r*(?=\n|\Z)", re.ASCII)
     heads = [pattern.groupindex[f"shape{n}"] for n in range(len(_FAST_SHAPES))]
     ends = [*heads[1:], pattern.groups + 1]
     builds = {
-        head: (build, head, end - 1)
-        for head, end, (_, build) in zip(heads, ends, _FAST_SHAPES, strict=True)
+        head: (build, counted, tuple(range(head + 1, end)))
+        for head, end, (_, build, counted) in zip(heads, ends, _FAST_SHAPES, strict=True)
     }
     return pattern, builds
 
@@ -335,7 +358,7 @@ _MSG = '"msg":"'
 _KEY = 6  # how many characters of the message pick the shape
 # Each shape alone, by the first characters of its message, for one line at a time (picking the
 # one shape to try is cheaper than trying them in turn, as `FAST_LINES` does).
-_SHAPES = [(re.compile(shape, re.ASCII), build) for shape, build in _FAST_SHAPES]
+_SHAPES = [(re.compile(shape, re.ASCII), build) for shape, build, _ in _FAST_SHAPES]
 _FAST: dict[str, tuple[re.Pattern[str], Build]] = {
     "trace[": _SHAPES[0],
     "apply ": _SHAPES[1],
@@ -359,11 +382,12 @@ def fast_event(text: str) -> Event | None:
     return None if m is None else _built(build, m.groups())
 
 
-def fast_match(m: re.Match[str]) -> Event | None:
+def fast_match(m: re.Match[str], *, steps: bool = True) -> Event | None:
     """The event of a line `FAST_LINES` matched, built as the handler of its message builds it;
-    None when a value does not convert."""
-    build, start, stop = _BUILDS[m.lastindex or 0]
-    return _built(build, m.groups()[start:stop])
+    None when a value does not convert. `steps=False`: a trace's steps may be left out, for a
+    reader that only counts events (None exactly when it would be None with them)."""
+    build, counted, groups = _BUILDS[m.lastindex or 0]
+    return _built(build if steps else counted, m.group(*groups))
 
 
 def _built(build: Build, groups: MatchGroups) -> Event | None:

@@ -458,6 +458,47 @@ def test_generated_lines_read_in_bulk(lines: list[str], prefix: str, end: str) -
     assert_same(data, chunk_sizes=(1 << 20, 97))
 
 
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trace_lines())
+def test_a_trace_counted_without_its_steps_is_an_event_exactly_when_it_is_with_them(
+    line: str,
+) -> None:
+    """`fast_match(m, steps=False)` (the summary, which never reads steps) leaves a trace's
+    steps out only where reading them could not fail: the event is the same but for its steps,
+    and None exactly when it is None with them."""
+    m = zap.FAST_LINES.match("\n" + line)
+    if m is None or m.end() != len(line) + 1:
+        return
+    full, counted = zap.fast_match(m), zap.fast_match(m, steps=False)
+    assert (full is None) == (counted is None)
+    if full is not None and counted is not None:
+        assert counted.steps in ((), full.steps)
+        assert msgspec.structs.replace(counted, steps=full.steps) == full
+
+
+@pytest.mark.parametrize(
+    ("took", "counted"),
+    [
+        ("763.453486ms", "without steps"),
+        ("1m2s", "with steps"),  # read by the general duration parser
+        ("9" * 400 + "s", "not an event"),  # overflows a double
+        ("1e3s", "not an event"),
+    ],
+)
+def test_trace_steps_are_read_unless_sure(took: str, counted: str) -> None:
+    m = zap.FAST_LINES.fullmatch("\n" + TRACE_LINE.replace("763.453486ms", took))
+    assert m is not None
+    full, event = zap.fast_match(m), zap.fast_match(m, steps=False)
+    if counted == "not an event":
+        assert full is None
+        assert event is None
+        return
+    assert full is not None
+    assert event is not None
+    assert full.steps  # both steps are `raft`: one total
+    assert event.steps == (() if counted == "without steps" else full.steps)
+
+
 def test_long_lines_read_in_bulk() -> None:
     """A line long enough to hold a copy of the prefix is left to `parse_line`, which strips it."""
     pad = "p" * EMBEDDED_MIN_LENGTH
