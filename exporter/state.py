@@ -370,6 +370,7 @@ class Store:
     def __init__(self, *, limits: Limits | None = None) -> None:
         self._limits = limits or Limits()
         self._states: dict[str, TargetState] = {}
+        self._positions: dict[str, int] | None = None  # key → place in `_states`, when known
         self.discovery_synced = False
         self.first_collection_done = False
         # (resource, verb, HTTP status) → errors from the Kubernetes API, counted by discovery
@@ -383,6 +384,7 @@ class Store:
         state = self._states.get(target.key)
         if state is None:
             state = self._states[target.key] = TargetState(target=target, limits=self._limits)
+            self._positions = None
         else:
             state.target = target
         state.observe_member(target.member, now=now)
@@ -390,7 +392,10 @@ class Store:
 
     def remove(self, key: str) -> TargetState | None:
         """Forget a target; its series vanish at the next collection."""
-        return self._states.pop(key, None)
+        state = self._states.pop(key, None)
+        if state is not None:
+            self._positions = None
+        return state
 
     def get(self, key: str) -> TargetState | None:
         """The state of one target, if known."""
@@ -402,11 +407,13 @@ class Store:
 
     def phase(self, key: str) -> float:
         """Where a target stands in the store's order (the order of `states` and of /metrics), as
-        a fraction in [0, 1); 0 for an unknown key."""
-        try:
-            return list(self._states).index(key) / len(self._states)
-        except ValueError:
-            return 0.0
+        a fraction in [0, 1); 0 for an unknown key. The places are listed once per change of
+        the store's keys (every target asks once, at its second scrape)."""
+        positions = self._positions
+        if positions is None:
+            positions = self._positions = {k: n for n, k in enumerate(self._states)}
+        place = positions.get(key)
+        return 0.0 if place is None else place / len(self._states)
 
     def __len__(self) -> int:
         return len(self._states)

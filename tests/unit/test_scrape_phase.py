@@ -32,6 +32,9 @@ def test_store_phase_is_the_place_in_its_order() -> None:
     store.remove("b")
     assert [store.phase(key) for key in "acd"] == [0.0, 1 / 3, 2 / 3]
     assert store.phase("gone") == 0.0
+    store.upsert(Target(key="e"))  # a new key after the places were listed
+    store.upsert(Target(key="a"))  # a known one: its place stays
+    assert [store.phase(key) for key in "acde"] == [0.0, 0.25, 0.5, 0.75]
 
 
 class Recorder:
