@@ -9,7 +9,10 @@ processes on the machine do not count. Between requests, as the daemon sees it:
 - every member read a log line (at 2 lines per member per second, any request a second apart);
 - log lines and K members re-scraped (at a 30 s interval, 2,000 members are 67 scrapes a second;
   the scrape-driven text is pre-rendered in the background, as the daemon does);
-- every member re-scraped (a request every scrape interval: Prometheus's).
+- every member re-scraped (a request every scrape interval: Prometheus's);
+- an incident's log storm (bench/fleet.py's storm mode): a tenth of the members log 60 slow
+  requests each (100 a second, requests 0.6 s apart) of varied operations and resources, on top
+  of the log lines and the re-scrapes.
 
     python bench/render_bench.py [--members 2000] [--runs 7]
     python bench/render_bench.py --exporter-tree /tmp/before     # another tree, for A/B
@@ -104,6 +107,8 @@ def background(registry: Any) -> Callable[[], None]:
 
 
 async def measure(members: int, runs: int, scrapes: int) -> None:
+    from exporter.model import Event, EventKind, Operation
+
     store, registry, scraped = build(members)
     states = store.states()
     work, prerender = request(registry), background(registry)
@@ -112,6 +117,33 @@ async def measure(members: int, runs: int, scrapes: int) -> None:
     def lines() -> None:
         for state in states:
             state.count_line(unparsed=False)
+
+    storm = pick.sample(states, len(states) // 10)
+    kinds = [
+        (op, read_only, resource)
+        for op, read_only in (
+            (Operation.RANGE, True),
+            (Operation.TXN, False),
+            (Operation.PUT, False),
+        )
+        for resource in ("pods", "leases", "configmaps", "secrets", "events", "endpoints")
+    ]
+
+    def storm_lines() -> None:
+        """What a storm member logs between two requests 0.6 s apart (100 slow requests/s)."""
+        lines()
+        for state in storm:
+            for n in range(60):
+                op, read_only, resource = kinds[n % len(kinds)]
+                slow = Event(
+                    EventKind.SLOW_REQUEST,
+                    duration_seconds=0.1 + n / 100,
+                    operation=op,
+                    read_only=read_only,
+                    resource=resource,
+                )
+                state.count_line(unparsed=False)
+                state.record_event(slow, now=2.0)
 
     def rescrape(count: int) -> None:
         for state in pick.sample(states, count):
@@ -123,6 +155,10 @@ async def measure(members: int, runs: int, scrapes: int) -> None:
         ("a log line on every member", lines),
         (f"log lines, {scrapes} members re-scraped", lambda: (lines(), rescrape(scrapes))),
         ("every member re-scraped", lambda: (lines(), rescrape(len(states)))),
+        (
+            f"a storm: {len(storm)} members 60 slow requests each, {scrapes} re-scraped",
+            lambda: (storm_lines(), rescrape(scrapes)),
+        ),
     ]
     body = await work()  # the first request renders and compresses everything
     print(f"{members} members, body {len(body) / 1e6:.2f} MB gzipped; CPU ms per request:")
