@@ -126,11 +126,14 @@ async def event_delay(
     metrics_url: str,
     member: Member,
     seconds: float = 30.0,
+    posted: list[float] | None = None,
 ) -> float:
     """Write a marker line into the member's log; seconds until its counter moves on /metrics.
 
     The clock starts just before the line is written; every GET's full duration counts, so the
     figure includes the render time of /metrics. Infinity when it does not move in `seconds`.
+    `posted` gets how long of that the simulator took to accept the line (its write request's
+    round trip), the part of the delay that is the simulator's alone.
     """
     before = compaction_count(await get_raw(session, metrics_url), member)
     started = time.perf_counter()
@@ -142,6 +145,8 @@ async def event_delay(
     }
     async with session.post(api_url + "/_emu/append", json=body) as resp:
         resp.raise_for_status()
+    if posted is not None:
+        posted.append(time.perf_counter() - started)
     try:
         async with asyncio.timeout(seconds):
             while True:

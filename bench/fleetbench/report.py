@@ -122,7 +122,9 @@ def storm_text(f: dict[str, Any]) -> str:
         f"{_ms(f['storm_render_p99_s'])}; event → /metrics p50 {_ms(f['storm_event_p50_s'])}, "
         f"p99 {_ms(f['storm_event_p99_s'])} (storm members "
         f"{_ms(f['storm_event_p99_storm_members_s'])}, others "
-        f"{_ms(f['storm_event_p99_other_members_s'])}); peak RSS {f['storm_peak_rss_mib']:.0f} "
+        f"{_ms(f['storm_event_p99_other_members_s'])}; of which the simulator accepting the "
+        f"line p50 {_ms(f['storm_event_posted_p50_s'])}, p99 "
+        f"{_ms(f['storm_event_posted_p99_s'])}); peak RSS {f['storm_peak_rss_mib']:.0f} "
         f"MiB (VmHWM; sampled max {f['storm_rss_max_sampled_mib']:.0f} MiB)",
         "after the storm (window start: CPU, render p99, event p99):",
     ]

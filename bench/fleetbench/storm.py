@@ -89,6 +89,7 @@ class Window:
     rss_max_mib: float
     render_s: list[float] = field(default_factory=list)
     event_s: list[float] = field(default_factory=list)
+    posted_s: list[float] = field(default_factory=list)  # of each event: the simulator's accept
     event_in_storm_member: list[bool] = field(default_factory=list)
 
     def within(self, limits: dict[str, float]) -> bool:
@@ -110,6 +111,7 @@ class Window:
             "event_p99_s": percentile(self.event_s, 99),
             "render_s": [round(t, 4) for t in self.render_s],
             "event_s": [round(t, 4) for t in self.event_s],
+            "posted_s": [round(t, 4) for t in self.posted_s],
         }
 
 
@@ -177,6 +179,7 @@ class Observer:
                     api_url=self._running.api_url,
                     metrics_url=exporter.metrics_url,
                     member=member,
+                    posted=win.posted_s,
                 )
             except TimeoutError:
                 delay = math.inf
@@ -324,6 +327,7 @@ async def run_storm(
     quiet = sum(w.quiet_s for w in during)
     renders = [t for w in during for t in w.render_s]
     events = [t for w in during for t in w.event_s]
+    posted = [t for w in during for t in w.posted_s]
     in_storm = [f for w in during for f in w.event_in_storm_member]
     storm_written = int(state["written"])
     storm_wall = float(state["ended"]) - float(state["started"])
@@ -343,6 +347,8 @@ async def run_storm(
             "storm_render_p99_s": percentile(renders, 99),
             "storm_event_p50_s": percentile(events, 50),
             "storm_event_p99_s": percentile(events, 99),
+            "storm_event_posted_p50_s": percentile(posted, 50),
+            "storm_event_posted_p99_s": percentile(posted, 99),
             "storm_event_p99_storm_members_s": percentile(
                 [t for t, s in zip(events, in_storm, strict=True) if s], 99
             ),
