@@ -38,10 +38,6 @@ __all__ = [
 ]
 
 MAX_WATCH_LINE = 64 * 1024 * 1024
-# Bytes a log stream's connection reads from its socket (or its TLS layer) at a time: asyncio's
-# 256 KiB is allocated afresh for every read and shrunk to what came (a few kB of log lines),
-# an `mmap` and `munmap` each time at the daemon's fixed mmap threshold (runtime/malloctune.py).
-LOG_READ_BYTES = 64 * 1024
 LIST_PAGE = 500
 IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
 # Retrying a call or a stream of the API: exponential, with full jitter on the upper half (attempt
@@ -253,8 +249,6 @@ class KubeApi:
         resp: aiohttp.ClientResponse = await self._open(
             _What("pods/log", "get", namespace), fn, params
         )
-        if resp.connection is not None:
-            read_in_blocks_of(resp.connection.transport, LOG_READ_BYTES)
         return resp
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -351,15 +345,3 @@ def _status_message(body: bytes) -> str:
     if isinstance(doc, dict):
         return str(doc.get("message") or doc.get("reason") or "")
     return ""
-
-
-def read_in_blocks_of(transport: asyncio.BaseTransport | None, size: int) -> None:
-    """Make a connection read at most `size` bytes at a time: asyncio's socket transport and the
-    TLS layer over it each read into a new block of their `max_size` (256 KiB) and shrink it, so
-    that a stream of small chunks costs a large allocation per chunk (about 20 µs each at 256
-    KiB, 5 µs at 64 KiB, measured per socket read of 4 kB). `max_size` is not public API: where
-    a transport has none (another event loop), nothing changes."""
-    layers = (transport, getattr(transport, "_ssl_protocol", None))
-    for layer in layers:
-        if isinstance(getattr(layer, "max_size", None), int):
-            layer.max_size = size  # type: ignore[union-attr]
