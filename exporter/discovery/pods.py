@@ -9,10 +9,9 @@ the pod's only PVC volume. Generic ephemeral volumes count as claims named `<pod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from exporter.kube.containers import ContainerStatus, container_status, rfc3339
-from exporter.kube.objects import JSON, as_dict
+from exporter.kube.objects import JSON, as_dict, as_list
 
 DEFAULT_DATA_DIRS: tuple[str, ...] = ("/var/etcd/data",)
 
@@ -49,23 +48,19 @@ class PodInfo:
         return dict(self.labels)
 
 
-def _list(value: object) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _str_map(value: object) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in as_dict(value).items()))
 
 
 def _container(spec: JSON, name: str) -> JSON:
-    for c in _list(spec.get("containers")):
+    for c in as_list(spec.get("containers")):
         if isinstance(c, dict) and c.get("name") == name:
             return c
     return {}
 
 
 def _data_dirs(container: JSON) -> list[str]:
-    args = [str(a) for a in _list(container.get("command")) + _list(container.get("args"))]
+    args = [str(a) for a in as_list(container.get("command")) + as_list(container.get("args"))]
     dirs = []
     for i, arg in enumerate(args):
         if arg.startswith("--data-dir="):
@@ -86,13 +81,13 @@ def _claim_of(volume: JSON, pod_name: str) -> str:
 
 def data_claim(spec: JSON, *, pod_name: str, container: str, data_volume: str | None) -> str:
     """The PVC holding etcd's data (see the module docstring), "" when there is none."""
-    volumes = {str(v.get("name")): v for v in _list(spec.get("volumes")) if isinstance(v, dict)}
+    volumes = {str(v.get("name")): v for v in as_list(spec.get("volumes")) if isinstance(v, dict)}
     if data_volume:
         return _claim_of(volumes.get(data_volume, {}), pod_name)
     etcd = _container(spec, container)
     best, best_len = "", -1
     for data_dir in _data_dirs(etcd):
-        for mount in _list(etcd.get("volumeMounts")):
+        for mount in as_list(etcd.get("volumeMounts")):
             path = str(as_dict(mount).get("mountPath", "")).rstrip("/") or "/"
             inside = data_dir == path or data_dir.startswith(path.rstrip("/") + "/")
             claim = _claim_of(volumes.get(str(as_dict(mount).get("name")), {}), pod_name)
@@ -110,7 +105,7 @@ CA_VOLUME = "etcd-ca"
 
 def secret_volume(spec: JSON, volume: str) -> str:
     """The Secret name of the pod volume `volume`, "" when it is not a Secret volume."""
-    for v in _list(spec.get("volumes")):
+    for v in as_list(spec.get("volumes")):
         if isinstance(v, dict) and v.get("name") == volume:
             name = as_dict(v.get("secret")).get("secretName")
             return name if isinstance(name, str) else ""
@@ -126,7 +121,7 @@ def pod_info(raw: JSON, *, container: str, data_volume: str | None = None) -> Po
     )
     owners = tuple(
         (str(o.get("kind", "")), str(o.get("name", "")))
-        for o in _list(meta.get("ownerReferences"))
+        for o in as_list(meta.get("ownerReferences"))
         if isinstance(o, dict)
     )
     name = str(meta.get("name", ""))

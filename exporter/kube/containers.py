@@ -14,7 +14,7 @@ import calendar
 import time
 from dataclasses import dataclass
 
-from exporter.kube.objects import JSON, as_dict
+from exporter.kube.objects import JSON, as_dict, as_list
 from exporter.model import MemberState
 
 
@@ -67,7 +67,7 @@ def container_status(pod: JSON, name: str) -> ContainerStatus:
     """The status of container `name` in a pod object; an empty status when it has none."""
     found: JSON = {}
     statuses = as_dict(pod.get("status")).get("containerStatuses")
-    for st in statuses if isinstance(statuses, list) else []:
+    for st in as_list(statuses):
         if isinstance(st, dict) and st.get("name") == name:
             found = st
     if not found:

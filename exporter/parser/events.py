@@ -12,7 +12,7 @@ import math
 from datetime import datetime
 from typing import Final, final
 
-from exporter.durations import parse_general, seconds_or_below
+from exporter.durations import parse_duration
 from exporter.model import Event, EventKind
 from exporter.parser.request import describe, is_read_only
 
@@ -46,17 +46,14 @@ class BadLine(ValueError):
 
 def duration(value: object) -> float:
     """A duration field (Go string or number of seconds) → finite seconds ≥ 0, else BadLine."""
-    if type(value) is str:  # the commonest form first, as `parse_duration` takes it
-        seconds = seconds_or_below(value)
-    elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        seconds = None
-    else:
+    if type(value) is not str and (
+        not isinstance(value, (str, int, float)) or isinstance(value, bool)
+    ):
         raise BadLine(f"not a duration: {value!r}")
-    if seconds is None:
-        try:
-            seconds = parse_general(value)
-        except ValueError as err:
-            raise BadLine(str(err)) from None
+    try:
+        seconds = parse_duration(value)
+    except ValueError as err:
+        raise BadLine(str(err)) from None
     if not math.isfinite(seconds) or seconds < 0:
         raise BadLine(f"not a duration: {value!r}")
     return seconds

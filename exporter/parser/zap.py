@@ -38,7 +38,7 @@ from typing import Any, cast
 
 import msgspec
 
-from exporter.model import Event, EventKind, Operation
+from exporter.model import Event, EventKind, Operation, TraceStep
 from exporter.parser.defrag import ZAP_HANDLERS as DEFRAG_HANDLERS
 from exporter.parser.events import (
     UNPARSED,
@@ -246,13 +246,17 @@ _TRACE_LINE = _shape(
 
 
 def _trace(groups: MatchGroups) -> Event:
-    ts, msg, took, steps = groups
+    return _trace_with(groups, step_totals(STEPS_IN_LIST.findall(groups[3])))
+
+
+def _trace_with(groups: MatchGroups, steps: tuple[tuple[TraceStep, float], ...]) -> Event:
+    ts, msg, took, _ = groups
     return Event(  # as `trace_event` builds it
         EventKind.SLOW_TRACE,
         shaped_iso_time(ts),
         duration(took),
         operation=operation_of(msg),
-        steps=step_totals(STEPS_IN_LIST.findall(steps)),
+        steps=steps,
     )
 
 
@@ -270,12 +274,9 @@ def _trace_counted(groups: MatchGroups) -> Event:
     summary): the event without its steps when they are sure to be read (`_SURE_STEPS`; reading
     them is most of a trace's cost), else `_trace`'s, so that a line is an event exactly when
     `_trace` makes it one."""
-    ts, msg, took, steps = groups
-    if _SURE_STEPS.fullmatch(steps) is None:
+    if _SURE_STEPS.fullmatch(groups[3]) is None:
         return _trace(groups)
-    return Event(
-        EventKind.SLOW_TRACE, shaped_iso_time(ts), duration(took), operation=operation_of(msg)
-    )
+    return _trace_with(groups, ())
 
 
 _STATS = _shape(  # a slow gRPC request. Groups: ts, time spent.

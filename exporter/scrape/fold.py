@@ -98,20 +98,19 @@ def apply_folds(
     reader that has looked the folds up already; the same tuple when none is folded."""
     if all(fold is None for fold in folds):
         return families
-    return tuple(
-        family if fold is None else fold.apply([s.value for s in family.samples])
-        for family, fold in zip(families, folds, strict=True)
-    )
+    return tuple(_folded(family, fold) for family, fold in zip(families, folds, strict=True))
 
 
 def fold_family(
     family: RelayedFamily, *, folds: Shared[FoldKey, Fold] | None = None
 ) -> RelayedFamily:
     """`family` folded, or `family` itself when it is not folded."""
-    fold = fold_of(family, folds)
-    if fold is None:
-        return family
-    return fold.apply([s.value for s in family.samples])
+    return _folded(family, fold_of(family, folds))
+
+
+def _folded(family: RelayedFamily, fold: Fold | None) -> RelayedFamily:
+    """`family` folded by `fold` (`fold_of`'s), or itself when there is none."""
+    return family if fold is None else fold.apply([s.value for s in family.samples])
 
 
 def _plan(family: RelayedFamily, dropped: Sequence[str]) -> Fold:
