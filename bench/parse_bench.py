@@ -35,7 +35,9 @@ mixes (`--corpus`, default both, reported side by side):
 Then times, on the same file:
 
 - `python -m exporter parse --output json FILE` (a subprocess of this interpreter; with
-  `--exporter-tree DIR` the package of another source tree, e.g. one without the C extension);
+  `--exporter-tree DIR` the package of another source tree, e.g. one without the C extension),
+  its package byte-compiled first, as an installed one is (pip and the image compile it; a
+  source tree where PYTHONDONTWRITEBYTECODE is set would compile every module at every start);
 - `mtail --one_shot` with a program counting every event kind `parse` counts in zap logs
   (bench/etcd_slow.mtail);
 - `grep -c -F` for the messages of those kinds.
@@ -172,6 +174,14 @@ def exporter_location(tree: Path | None) -> str:
     return timed(argv, env=env, cwd=cwd).stdout.strip()
 
 
+def compile_package(tree: Path | None) -> str:
+    """Byte-compile the package `python -m exporter` imports (`compileall` writes its
+    `__pycache__`, ignored by git), as installing it does; where it is."""
+    package = Path(exporter_location(tree)).parent
+    timed([sys.executable, "-m", "compileall", "-q", str(package)])
+    return str(package)
+
+
 def run_exporter(path: Path, tree: Path | None) -> tuple[Run, dict[str, int]]:
     """The run and `events_by_kind` of `parse --output json`; asserts no line is unparsed."""
     env, cwd = exporter_env(tree)
@@ -245,7 +255,7 @@ def main() -> int:
     tree = args.exporter_tree.resolve() if args.exporter_tree else None
     try:
         if "parse" in tools:
-            print(f"exporter package: {exporter_location(tree)}")
+            print(f"exporter package (byte-compiled): {compile_package(tree)}")
         results = [
             _bench(work, corpus, args.lines, args.runs, tools, tree, args.seed)
             for corpus in corpora
