@@ -108,6 +108,8 @@ def summarize(
     exporter_cpu = sum(cores[n] for n in exporters)
     prom_cpu = cores.get("prometheus")
     delays = probes.pop("event_delays_s")
+    posted = probes.pop("event_posted_s")
+    rest = [d - p for d, p in zip(delays, posted, strict=True)]
     peak = probes["peak_rss_mib"]
     figures = {
         "shoots": opts.shoots,
@@ -126,6 +128,11 @@ def summarize(
         "event_p50_s": percentile(delays, 50),
         "event_p99_s": percentile(delays, 99),
         "event_delays_s": [round(d, 4) for d in delays],
+        "event_posted_p50_s": percentile(posted, 50),
+        "event_posted_p99_s": percentile(posted, 99),
+        "event_rest_p50_s": percentile(rest, 50),
+        "event_rest_p99_s": percentile(rest, 99),
+        "event_posted_s": [round(p, 4) for p in posted],
         "lines_written_per_s": window["lines_written_per_s"],
         "lines_read_per_s": window["lines_read_per_s"],
         "rss_max_mib": window["rss_max_mib"],

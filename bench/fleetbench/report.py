@@ -26,11 +26,17 @@ def text(f: dict[str, Any]) -> str:
         f"{f['exporter_peak_rss_mib']:.0f} MiB, lines read {_rate(f.get('lines_read_per_s'))}",
         f"/metrics: render p50 {_ms(f['render_p50_s'])}, p99 {_ms(f['render_p99_s'])}, "
         f"max {_ms(f['render_max_s'])} (exporter CPU meanwhile p50 "
-        f"{_ms(f['render_cpu_p50_s'])}, p99 {_ms(f['render_cpu_p99_s'])}); "
+        f"{_ms(f['render_cpu_p50_s'])}, p99 {_ms(f['render_cpu_p99_s'])}; to the last byte, the "
+        f"harness's decoding then p50 {_ms(f.get('harness_decode_p50_s', float('nan')))}); "
         f"{f['metrics_bytes'] / 1e6:.2f} MB "
         f"({f['metrics_wire_bytes'] / 1e6:.2f} MB on the wire), {f['metrics_lines']} lines",
         f"event → /metrics: p50 {_ms(f['event_p50_s'])}, p99 {_ms(f['event_p99_s'])} "
-        f"({len(f['event_delays_s'])} injected lines)",
+        f"({len(f['event_delays_s'])} injected lines; the simulator taking the line p50 "
+        f"{_ms(f.get('event_posted_p50_s', float('nan')))}, p99 "
+        f"{_ms(f.get('event_posted_p99_s', float('nan')))}; the rest (its way to the "
+        f"exporter, the GETs) p50 "
+        f"{_ms(f.get('event_rest_p50_s', float('nan')))}, p99 "
+        f"{_ms(f.get('event_rest_p99_s', float('nan')))})",
         f"scrapes: {f.get('targets_scraped', 0)} targets, last successes spread over "
         f"{f.get('success_spread_s', float('nan')):.1f} s (oldest "
         f"{f.get('oldest_success_age_s', float('nan')):.1f} s ago), duration p50 "

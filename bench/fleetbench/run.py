@@ -208,7 +208,7 @@ async def probe(
 ) -> dict[str, Any]:
     """Render timings, event-to-/metrics delays, scrape spread, streams, memory, Prometheus."""
     main = running.exporters[0]
-    times, cpu, last = await render_times(
+    times, cpu, decode, last = await render_times(
         session, main.metrics_url, count=render_gets, pid=main.proc.pid
     )
     out: dict[str, Any] = {
@@ -217,12 +217,15 @@ async def probe(
         "render_cpu_p50_s": percentile(cpu, 50),
         "render_cpu_p99_s": percentile(cpu, 99),
         "render_max_s": max(times),
+        "harness_decode_p50_s": percentile(decode, 50),
         "metrics_bytes": len(last.text.encode()),
         "metrics_wire_bytes": last.wire_bytes,
         "metrics_lines": last.text.count("\n"),
     }
     out.update(scrape_spread(last.text, now=time.time()))
-    out["event_delays_s"] = await _event_delays(session, running, count=events)
+    out["event_delays_s"], out["event_posted_s"] = await _event_delays(
+        session, running, count=events
+    )
     out["emulator"] = await stack.emulator_stats(session, running.api_url)
     out["peak_rss_mib"] = {
         name: round(memory(pid)["VmHWM"] / MiB, 1) for name, pid in running.pids().items()
@@ -234,19 +237,25 @@ async def probe(
 
 async def _event_delays(
     session: aiohttp.ClientSession, running: Fleet, *, count: int
-) -> list[float]:
+) -> tuple[list[float], list[float]]:
+    """Each marker's delay, and the simulator's part of it (its taking the line)."""
     members = running.members
     total = len(running.exporters)
-    delays = []
+    delays: list[float] = []
+    posted: list[float] = []
     for i in range(count):
         member = members[(i * len(members)) // max(count, 1)]
         owner = running.exporters[shard_of(member.namespace, total)]
         delays.append(
             await event_delay(
-                session, api_url=running.api_url, metrics_url=owner.metrics_url, member=member
+                session,
+                api_url=running.api_url,
+                metrics_url=owner.metrics_url,
+                member=member,
+                posted=posted,
             )
         )
-    return delays
+    return delays, posted
 
 
 async def _prometheus_facts(port: int) -> dict[str, float]:

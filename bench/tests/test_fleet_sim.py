@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import random
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -9,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.fleetbench.ledger import Ledger, compare_lines, compare_slow, counted
 from bench.fleetbench.loglines import LineMaker, iso_now, marker_line
 from bench.fleetbench.payload import Payloads
-from bench.fleetbench.probes import compaction_count
+from bench.fleetbench.probes import Fetched, compaction_count
 from bench.fleetbench.seed import FAST, STANDARD, fleet, member_ip
 from exporter.model import Event, EventKind, Operation
 from exporter.parser import UNPARSED, parse_line
@@ -145,3 +146,11 @@ def test_accounting_finds_lost_and_double_counted_lines_per_operation() -> None:
     assert (diff.lost_total, diff.double_total) == (2, 1)
     lines = compare_lines(({"a/p": 5}, {"a/p": 9, "b/p": 2}), ({"a/p": 1}, {"a/p": 4, "b/p": 3}))
     assert (lines.lost, lines.double) == ({"a/p": 1}, {"b/p": 1})
+
+
+def test_a_fetched_body_is_inflated_whole() -> None:
+    """Every gzip member of a body, in order (the exporter's may be several); a plain one as is."""
+    text = b"etcd_latency_exporter_build_info 1\n" * 1000
+    two = gzip.compress(text[:500]) + gzip.compress(text[500:])
+    assert Fetched(two, True, 0.0, 1.0).body() == text
+    assert Fetched(text, False, 0.0, 1.0).body() == text
