@@ -73,7 +73,10 @@ class FleetEmulator(KubeEmulator):
         if action == "append":  # the emulator's own append, plus the ledger
             body = await request.json()
             lines = [Line(text, body.get("operation")) for text in body["lines"]]
-            return web.json_response({"result": self.write(body["namespace"], body["pod"], lines)})
+            stamps = self.write(body["namespace"], body["pod"], lines)
+            if body.get("watch"):
+                self.watch_log(body["namespace"], body["pod"], stamps)
+            return web.json_response({"result": stamps})
         return await super()._hook(request)
 
     def start_storm(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -109,7 +109,8 @@ def summarize(
     prom_cpu = cores.get("prometheus")
     delays = probes.pop("event_delays_s")
     posted = probes.pop("event_posted_s")
-    rest = [d - p for d, p in zip(delays, posted, strict=True)]
+    streamed = probes.pop("event_streamed_s")
+    exporter_part = [d - s for d, s in zip(delays, streamed, strict=True)]
     peak = probes["peak_rss_mib"]
     figures = {
         "shoots": opts.shoots,
@@ -130,9 +131,12 @@ def summarize(
         "event_delays_s": [round(d, 4) for d in delays],
         "event_posted_p50_s": percentile(posted, 50),
         "event_posted_p99_s": percentile(posted, 99),
-        "event_rest_p50_s": percentile(rest, 50),
-        "event_rest_p99_s": percentile(rest, 99),
+        "event_streamed_p50_s": percentile(streamed, 50),
+        "event_streamed_p99_s": percentile(streamed, 99),
+        "event_exporter_p50_s": percentile(exporter_part, 50),
+        "event_exporter_p99_s": percentile(exporter_part, 99),
         "event_posted_s": [round(p, 4) for p in posted],
+        "event_streamed_s": [round(s, 4) for s in streamed],
         "lines_written_per_s": window["lines_written_per_s"],
         "lines_read_per_s": window["lines_read_per_s"],
         "rss_max_mib": window["rss_max_mib"],

@@ -171,6 +171,7 @@ async def event_delay(
     member: Member,
     seconds: float = 30.0,
     posted: list[float] | None = None,
+    streamed: list[float] | None = None,
 ) -> float:
     """Write a marker line into the member's log; seconds until its counter moves on /metrics.
 
@@ -178,21 +179,44 @@ async def event_delay(
     whose body shows the counter moved, so the figure includes that GET's render and transfer
     but not the harness's inflating of the body: each body is searched in a thread while the
     next GET is on its way. Infinity when it does not move in `seconds`. `posted` gets how long
-    of that the simulator took to accept the line (its write request's round trip), the part of
-    the delay that is the simulator's alone.
+    of that the simulator took to accept the line (its write request's round trip), `streamed`
+    how long until the simulator had written it to a follow stream (the emulator times it, by
+    the wall clock): the delay after that is the exporter's (its read, its count, the GETs).
     """
     before = compaction_count(await get_raw(session, metrics_url), member)
-    started = time.perf_counter()
+    started, wall = time.perf_counter(), time.time()
     body = {
         "namespace": member.namespace,
         "pod": member.pod,
         "lines": [marker_line()],
         "operation": "compaction",  # for the simulator's ledger of what it sent
+        "watch": streamed is not None,
     }
     async with session.post(api_url + "/_emu/append", json=body) as resp:
         resp.raise_for_status()
+        (ts,) = (await resp.json())["result"]
     if posted is not None:
         posted.append(time.perf_counter() - started)
+    delay = await _counted(session, metrics_url, member, before, started, seconds)
+    if streamed is not None:
+        where = {"namespace": member.namespace, "pod": member.pod, "ts": ts}
+        async with session.post(api_url + "/_emu/written", json=where) as resp:
+            resp.raise_for_status()
+            written = (await resp.json())["result"]
+        streamed.append(math.nan if written is None else written / 1e9 - wall)
+    return delay
+
+
+async def _counted(
+    session: aiohttp.ClientSession,
+    metrics_url: str,
+    member: Member,
+    before: float,
+    started: float,
+    seconds: float,
+) -> float:
+    """Seconds from `started` to the last byte of the first GET whose body shows the member's
+    marker counter above `before`; infinity after `seconds`."""
 
     def moved(got: Fetched) -> bool:
         return compaction_count(got.body(), member) > before

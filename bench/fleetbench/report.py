@@ -31,12 +31,13 @@ def text(f: dict[str, Any]) -> str:
         f"{f['metrics_bytes'] / 1e6:.2f} MB "
         f"({f['metrics_wire_bytes'] / 1e6:.2f} MB on the wire), {f['metrics_lines']} lines",
         f"event → /metrics: p50 {_ms(f['event_p50_s'])}, p99 {_ms(f['event_p99_s'])} "
-        f"({len(f['event_delays_s'])} injected lines; the simulator taking the line p50 "
-        f"{_ms(f.get('event_posted_p50_s', float('nan')))}, p99 "
-        f"{_ms(f.get('event_posted_p99_s', float('nan')))}; the rest (its way to the "
-        f"exporter, the GETs) p50 "
-        f"{_ms(f.get('event_rest_p50_s', float('nan')))}, p99 "
-        f"{_ms(f.get('event_rest_p99_s', float('nan')))})",
+        f"({len(f['event_delays_s'])} injected lines; from the start, the simulator took the "
+        f"line after p50 {_ms(f.get('event_posted_p50_s', float('nan')))}, p99 "
+        f"{_ms(f.get('event_posted_p99_s', float('nan')))} and wrote it to the log stream after "
+        f"p50 {_ms(f.get('event_streamed_p50_s', float('nan')))}, p99 "
+        f"{_ms(f.get('event_streamed_p99_s', float('nan')))}; the exporter's part from there, "
+        f"the GETs included: p50 {_ms(f.get('event_exporter_p50_s', float('nan')))}, p99 "
+        f"{_ms(f.get('event_exporter_p99_s', float('nan')))})",
         f"scrapes: {f.get('targets_scraped', 0)} targets, last successes spread over "
         f"{f.get('success_spread_s', float('nan')):.1f} s (oldest "
         f"{f.get('oldest_success_age_s', float('nan')):.1f} s ago), duration p50 "

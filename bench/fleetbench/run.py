@@ -223,7 +223,7 @@ async def probe(
         "metrics_lines": last.text.count("\n"),
     }
     out.update(scrape_spread(last.text, now=time.time()))
-    out["event_delays_s"], out["event_posted_s"] = await _event_delays(
+    out["event_delays_s"], out["event_posted_s"], out["event_streamed_s"] = await _event_delays(
         session, running, count=events
     )
     out["emulator"] = await stack.emulator_stats(session, running.api_url)
@@ -237,12 +237,14 @@ async def probe(
 
 async def _event_delays(
     session: aiohttp.ClientSession, running: Fleet, *, count: int
-) -> tuple[list[float], list[float]]:
-    """Each marker's delay, and the simulator's part of it (its taking the line)."""
+) -> tuple[list[float], list[float], list[float]]:
+    """Each marker's delay, and the simulator's parts of it: until it took the line, and until
+    it wrote it to the exporter's log stream."""
     members = running.members
     total = len(running.exporters)
     delays: list[float] = []
     posted: list[float] = []
+    streamed: list[float] = []
     for i in range(count):
         member = members[(i * len(members)) // max(count, 1)]
         owner = running.exporters[shard_of(member.namespace, total)]
@@ -253,9 +255,10 @@ async def _event_delays(
                 metrics_url=owner.metrics_url,
                 member=member,
                 posted=posted,
+                streamed=streamed,
             )
         )
-    return delays, posted
+    return delays, posted, streamed
 
 
 async def _prometheus_facts(port: int) -> dict[str, float]:

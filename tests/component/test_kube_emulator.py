@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -189,6 +190,35 @@ async def test_log_follow_with_cut_mid_line(kube: KubeEmulator, api: kclient.Api
             pass
         resp.release()
     assert not rest.endswith(b"\n")
+
+
+async def test_a_watched_line_is_timed_when_a_follow_stream_writes_it(
+    kube: KubeEmulator, api: kclient.ApiClient
+) -> None:
+    """The fleet benchmark's hook: a watched line's first write to a follow stream is timed (by
+    the wall clock), None before that, and forgotten once told."""
+    seed(kube)
+    (early,) = kube.append_log(NS, "etcd-main-0", ["before the stream"])
+    kube.watch_log(NS, "etcd-main-0", [early])
+    assert kube.log_written(NS, "etcd-main-0", early) is None  # no stream yet
+    core = kclient.CoreV1Api(api)
+    async with asyncio.timeout(10):
+        resp = await core.read_namespaced_pod_log_without_preload_content(
+            "etcd-main-0", NS, container="etcd", follow=True, _request_timeout=30.0
+        )
+        assert await resp.content.readline() == b"before the stream\n"
+        (late,) = kube.append_log(NS, "etcd-main-0", ["marker"])
+        kube.watch_log(NS, "etcd-main-0", [late])
+        appended = time.time_ns()
+        assert await resp.content.readline() == b"marker\n"
+        resp.release()
+    written = kube.log_written(NS, "etcd-main-0", late)
+    assert written is not None
+    assert appended <= written <= time.time_ns()
+    assert kube.log_written(NS, "etcd-main-0", late) is None  # told once
+    first = kube.log_written(NS, "etcd-main-0", early)
+    assert first is not None
+    assert first < written
 
 
 async def test_previous_log_and_errors(kube: KubeEmulator, api: kclient.ApiClient) -> None:

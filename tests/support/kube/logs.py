@@ -30,6 +30,9 @@ class Instance:
     container_id: str = field(default_factory=lambda: "containerd://" + uuid.uuid4().hex)
     lines: list[tuple[int, str]] = field(default_factory=list)
     running: bool = True
+    # Lines whose first write to a follow stream is timed (by their timestamp): when it happened
+    # (time.time_ns), None until then. For the fleet benchmark's event markers.
+    watched: dict[int, int | None] = field(default_factory=dict)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def waiter(self) -> asyncio.Event:
@@ -40,6 +43,14 @@ class Instance:
         """Wake every stream of this instance."""
         self._changed.set()
         self._changed = asyncio.Event()
+
+    def written(self, up_to: int) -> None:
+        """A stream has just written every line up to the timestamp `up_to`: time the watched
+        ones among them that no stream had written yet."""
+        now = time.time_ns()
+        for ts, at in self.watched.items():
+            if at is None and ts <= up_to:
+                self.watched[ts] = now
 
 
 class LogBook:

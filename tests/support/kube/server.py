@@ -207,6 +207,24 @@ class KubeEmulator:
         """Write lines to a container's running log; returns their timestamps (ns)."""
         return [self.logs.append((namespace, pod, container), line) for line in lines]
 
+    def watch_log(
+        self, namespace: str, pod: str, stamps: list[int], *, container: str = "etcd"
+    ) -> None:
+        """Time the first write of these lines (by timestamp) to a follow stream."""
+        inst = self.logs.instances((namespace, pod, container))[-1]
+        inst.watched.update(dict.fromkeys(stamps))
+
+    def log_written(
+        self, namespace: str, pod: str, ts: int, *, container: str = "etcd"
+    ) -> int | None:
+        """When a watched line was first written to a follow stream (`time.time_ns`), None until
+        then; forgotten once told."""
+        inst = self.logs.instances((namespace, pod, container))[-1]
+        written = inst.watched.get(ts)
+        if written is not None:
+            del inst.watched[ts]
+        return written
+
     def restart_container(self, namespace: str, pod: str, *, container: str = "etcd") -> None:
         """The container exits and starts again at once (one pod update): restartCount+1, a new
         log instance, the old one readable with `previous=true`."""
@@ -507,6 +525,10 @@ class KubeEmulator:
         result: Any = None
         if action == "append":
             result = self.append_log(body["namespace"], body["pod"], body["lines"])
+            if body.get("watch"):
+                self.watch_log(body["namespace"], body["pod"], result)
+        elif action == "written":
+            result = self.log_written(body["namespace"], body["pod"], body["ts"])
         elif action == "append_many":
             result = [
                 self.append_log(e["namespace"], e["pod"], e["lines"]) for e in body["entries"]

@@ -181,6 +181,8 @@ async def _pump(
                 _finish_cut(request, stream)
                 return
             await _write(emu, resp, data)
+            if inst.watched:
+                inst.written(inst.lines[pos - 1][0])
             sent += len(data)
             if limit is not None and sent >= limit:
                 return
