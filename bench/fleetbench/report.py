@@ -131,7 +131,12 @@ def storm_text(f: dict[str, Any]) -> str:
         f"{_ms(f['storm_event_p99_storm_members_s'])}, others "
         f"{_ms(f['storm_event_p99_other_members_s'])}; of which the simulator accepting the "
         f"line p50 {_ms(f['storm_event_posted_p50_s'])}, p99 "
-        f"{_ms(f['storm_event_posted_p99_s'])}); peak RSS {f['storm_peak_rss_mib']:.0f} "
+        f"{_ms(f['storm_event_posted_p99_s'])}, writing it to the log stream p50 "
+        f"{_ms(f.get('storm_event_streamed_p50_s', float('nan')))}, p99 "
+        f"{_ms(f.get('storm_event_streamed_p99_s', float('nan')))}; the exporter's part from "
+        f"there p50 {_ms(f.get('storm_event_exporter_p50_s', float('nan')))}, p99 "
+        f"{_ms(f.get('storm_event_exporter_p99_s', float('nan')))}); peak RSS "
+        f"{f['storm_peak_rss_mib']:.0f} "
         f"MiB (VmHWM; sampled max {f['storm_rss_max_sampled_mib']:.0f} MiB)",
         "after the storm (window start: CPU, render p99, event p99):",
     ]

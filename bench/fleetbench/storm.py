@@ -90,6 +90,7 @@ class Window:
     render_s: list[float] = field(default_factory=list)
     event_s: list[float] = field(default_factory=list)
     posted_s: list[float] = field(default_factory=list)  # of each event: the simulator's accept
+    streamed_s: list[float] = field(default_factory=list)  # and its write to the log stream
     event_in_storm_member: list[bool] = field(default_factory=list)
 
     def within(self, limits: dict[str, float]) -> bool:
@@ -112,6 +113,7 @@ class Window:
             "render_s": [round(t, 4) for t in self.render_s],
             "event_s": [round(t, 4) for t in self.event_s],
             "posted_s": [round(t, 4) for t in self.posted_s],
+            "streamed_s": [round(t, 4) for t in self.streamed_s],
         }
 
 
@@ -180,6 +182,7 @@ class Observer:
                     metrics_url=exporter.metrics_url,
                     member=member,
                     posted=win.posted_s,
+                    streamed=win.streamed_s,
                 )
             except TimeoutError:
                 delay = math.inf
@@ -328,6 +331,13 @@ async def run_storm(
     renders = [t for w in during for t in w.render_s]
     events = [t for w in during for t in w.event_s]
     posted = [t for w in during for t in w.posted_s]
+    streamed = [t for w in during for t in w.streamed_s]
+    # a marker whose write request timed out has no streamed time: then no split at all
+    exporter_part = (
+        [e - s for e, s in zip(events, streamed, strict=True)]
+        if len(streamed) == len(events)
+        else []
+    )
     in_storm = [f for w in during for f in w.event_in_storm_member]
     storm_written = int(state["written"])
     storm_wall = float(state["ended"]) - float(state["started"])
@@ -349,6 +359,10 @@ async def run_storm(
             "storm_event_p99_s": percentile(events, 99),
             "storm_event_posted_p50_s": percentile(posted, 50),
             "storm_event_posted_p99_s": percentile(posted, 99),
+            "storm_event_streamed_p50_s": percentile(streamed, 50),
+            "storm_event_streamed_p99_s": percentile(streamed, 99),
+            "storm_event_exporter_p50_s": percentile(exporter_part, 50),
+            "storm_event_exporter_p99_s": percentile(exporter_part, 99),
             "storm_event_p99_storm_members_s": percentile(
                 [t for t, s in zip(events, in_storm, strict=True) if s], 99
             ),
