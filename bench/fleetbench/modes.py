@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from bench.fleetbench import run, stack, storm
-from bench.fleetbench.probes import get_metrics, percentile
+from bench.fleetbench.probes import exporter_parts, get_metrics, percentile
 from exporter.discovery.sharding import fnv64a
 
 BUDGETS = {
@@ -110,7 +110,7 @@ def summarize(
     delays = probes.pop("event_delays_s")
     posted = probes.pop("event_posted_s")
     streamed = probes.pop("event_streamed_s")
-    exporter_part = [d - s for d, s in zip(delays, streamed, strict=True)]
+    exporter_part = exporter_parts(delays, streamed)
     peak = probes["peak_rss_mib"]
     figures = {
         "shoots": opts.shoots,

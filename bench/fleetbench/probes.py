@@ -234,6 +234,14 @@ async def _counted(
         return math.inf
 
 
+def exporter_parts(delays: Sequence[float], streamed: Sequence[float]) -> list[float]:
+    """Each marker's delay from the moment its line was written to the log stream (the
+    exporter's part); none when a marker has no stream time (its write request failed)."""
+    if len(streamed) != len(delays):
+        return []
+    return [d - s for d, s in zip(delays, streamed, strict=True)]
+
+
 def scrape_spread(text: str, *, now: float) -> dict[str, float]:
     """How the exporter's own scrapes look right now: age of the oldest and newest successful
     scrape, their spread, and the per-target scrape duration percentiles."""

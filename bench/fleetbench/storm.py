@@ -33,7 +33,14 @@ from typing import Any
 import aiohttp
 
 from bench.fleetbench import ledger
-from bench.fleetbench.probes import event_delay, get_metrics, get_raw, percentile, timed_get
+from bench.fleetbench.probes import (
+    event_delay,
+    exporter_parts,
+    get_metrics,
+    get_raw,
+    percentile,
+    timed_get,
+)
 from bench.fleetbench.procs import CpuWindow, cpu_seconds, memory
 from bench.fleetbench.run import Fleet
 from bench.fleetbench.seed import Member
@@ -332,12 +339,7 @@ async def run_storm(
     events = [t for w in during for t in w.event_s]
     posted = [t for w in during for t in w.posted_s]
     streamed = [t for w in during for t in w.streamed_s]
-    # a marker whose write request timed out has no streamed time: then no split at all
-    exporter_part = (
-        [e - s for e, s in zip(events, streamed, strict=True)]
-        if len(streamed) == len(events)
-        else []
-    )
+    exporter_part = exporter_parts(events, streamed)
     in_storm = [f for w in during for f in w.event_in_storm_member]
     storm_written = int(state["written"])
     storm_wall = float(state["ended"]) - float(state["started"])
