@@ -297,6 +297,7 @@ def test_progress_line_counts_members_and_the_window() -> None:
     assert p.line(now=13) == "diagnose: 1/4 etcd members done, 3 scraped"
 
 
+@pytest.mark.looptime  # the redraw timer on the virtual clock
 async def test_progress_draws_only_on_a_terminal() -> None:
     quiet = io.StringIO()
     async with Progress(quiet).running():

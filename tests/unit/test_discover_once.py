@@ -1,4 +1,6 @@
-"""diagnose's one-shot discovery: run a Discovery until its first publish, then cancel it."""
+"""diagnose's one-shot discovery: run a Discovery until its first publish, then cancel it.
+
+On the virtual clock (looptime): the delays and timeouts take no wall time."""
 
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ class Fake:
             raise
 
 
+@pytest.mark.looptime
 async def test_first_publish_wins_and_the_discovery_is_cancelled() -> None:
     fake = Fake(delay=0.05)
     async with asyncio.timeout(5):
@@ -42,12 +45,14 @@ async def test_first_publish_wins_and_the_discovery_is_cancelled() -> None:
     assert fake.cancelled
 
 
+@pytest.mark.looptime
 async def test_a_failing_discovery_is_reported() -> None:
     async with asyncio.timeout(5):
         with pytest.raises(DiscoveryFailed, match="RuntimeError: no API"):
             await first_publish(Fake(error=RuntimeError("no API")), timeout_seconds=5)
 
 
+@pytest.mark.looptime
 async def test_a_silent_discovery_times_out() -> None:
     fake = Fake(delay=None)
     async with asyncio.timeout(5):
@@ -56,6 +61,7 @@ async def test_a_silent_discovery_times_out() -> None:
     assert fake.cancelled
 
 
+@pytest.mark.looptime
 async def test_a_known_failure_ends_the_wait_early() -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()

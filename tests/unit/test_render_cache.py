@@ -325,6 +325,7 @@ def test_gzip_compresses_a_repetitive_body() -> None:
     assert len(gzip_member([pack(body)])) < len(body) // 10
 
 
+@pytest.mark.looptime  # the background task's interval on the virtual clock
 async def test_prerender_keeps_scraped_targets_rendered_in_the_background() -> None:
     store = scraped(3)
     reg = make_registry(store, shard=0, total_shards=1, exporter_metrics=False)
@@ -349,6 +350,7 @@ async def caught_up(cache: Body) -> None:
         await asyncio.sleep(0.01)
 
 
+@pytest.mark.looptime  # the background task's interval on the virtual clock
 async def test_prerender_task_catches_up_after_scrapes() -> None:
     store = Store()
     state = store.upsert(member(0))

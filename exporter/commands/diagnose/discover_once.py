@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 from functools import partial
@@ -111,10 +110,10 @@ async def first_publish(
             first.set_result(dict(targets))
 
     task = asyncio.create_task(discovery.run(publish), name="diagnose-discovery")
-    deadline = time.monotonic() + timeout_seconds
+    deadline = loop.time() + timeout_seconds
     try:
-        while time.monotonic() < deadline:
-            step = min(POLL, max(deadline - time.monotonic(), 0.0))
+        while loop.time() < deadline:
+            step = min(POLL, max(deadline - loop.time(), 0.0))
             either: set[asyncio.Future[Any]] = {first, task}
             await asyncio.wait(either, timeout=step, return_when=asyncio.FIRST_COMPLETED)
             if first.done():
