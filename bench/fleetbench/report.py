@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _ms(seconds: float) -> str:
+def _ms(seconds: float | None) -> str:
+    """Milliseconds, or n/a for a figure not measured (absent or NaN)."""
     return "n/a" if seconds is None or math.isnan(seconds) else f"{seconds * 1000:.0f} ms"
 
 
@@ -27,22 +28,22 @@ def text(f: dict[str, Any]) -> str:
         f"/metrics: render p50 {_ms(f['render_p50_s'])}, p99 {_ms(f['render_p99_s'])}, "
         f"max {_ms(f['render_max_s'])} (exporter CPU meanwhile p50 "
         f"{_ms(f['render_cpu_p50_s'])}, p99 {_ms(f['render_cpu_p99_s'])}; to the last byte, the "
-        f"harness's decoding then p50 {_ms(f.get('harness_decode_p50_s', float('nan')))}); "
+        f"harness's decoding then p50 {_ms(f.get('harness_decode_p50_s'))}); "
         f"{f['metrics_bytes'] / 1e6:.2f} MB "
         f"({f['metrics_wire_bytes'] / 1e6:.2f} MB on the wire), {f['metrics_lines']} lines",
         f"event → /metrics: p50 {_ms(f['event_p50_s'])}, p99 {_ms(f['event_p99_s'])} "
         f"({len(f['event_delays_s'])} injected lines; from the start, the simulator took the "
-        f"line after p50 {_ms(f.get('event_posted_p50_s', float('nan')))}, p99 "
-        f"{_ms(f.get('event_posted_p99_s', float('nan')))} and wrote it to the log stream after "
-        f"p50 {_ms(f.get('event_streamed_p50_s', float('nan')))}, p99 "
-        f"{_ms(f.get('event_streamed_p99_s', float('nan')))}; the exporter's part from there, "
-        f"the GETs included: p50 {_ms(f.get('event_exporter_p50_s', float('nan')))}, p99 "
-        f"{_ms(f.get('event_exporter_p99_s', float('nan')))})",
+        f"line after p50 {_ms(f.get('event_posted_p50_s'))}, p99 "
+        f"{_ms(f.get('event_posted_p99_s'))} and wrote it to the log stream after "
+        f"p50 {_ms(f.get('event_streamed_p50_s'))}, p99 "
+        f"{_ms(f.get('event_streamed_p99_s'))}; the exporter's part from there, "
+        f"the GETs included: p50 {_ms(f.get('event_exporter_p50_s'))}, p99 "
+        f"{_ms(f.get('event_exporter_p99_s'))})",
         f"scrapes: {f.get('targets_scraped', 0)} targets, last successes spread over "
         f"{f.get('success_spread_s', float('nan')):.1f} s (oldest "
         f"{f.get('oldest_success_age_s', float('nan')):.1f} s ago), duration p50 "
-        f"{_ms(f.get('scrape_duration_p50_s', float('nan')))} p99 "
-        f"{_ms(f.get('scrape_duration_p99_s', float('nan')))}",
+        f"{_ms(f.get('scrape_duration_p50_s'))} p99 "
+        f"{_ms(f.get('scrape_duration_p99_s'))}",
         f"emulator: {f['emulator']['streams']} open log streams, "
         f"{f['emulator']['log_opens']} log opens so far",
         "peak RSS (MiB): "
@@ -132,10 +133,10 @@ def storm_text(f: dict[str, Any]) -> str:
         f"{_ms(f['storm_event_p99_other_members_s'])}; of which the simulator accepting the "
         f"line p50 {_ms(f['storm_event_posted_p50_s'])}, p99 "
         f"{_ms(f['storm_event_posted_p99_s'])}, writing it to the log stream p50 "
-        f"{_ms(f.get('storm_event_streamed_p50_s', float('nan')))}, p99 "
-        f"{_ms(f.get('storm_event_streamed_p99_s', float('nan')))}; the exporter's part from "
-        f"there p50 {_ms(f.get('storm_event_exporter_p50_s', float('nan')))}, p99 "
-        f"{_ms(f.get('storm_event_exporter_p99_s', float('nan')))}); peak RSS "
+        f"{_ms(f.get('storm_event_streamed_p50_s'))}, p99 "
+        f"{_ms(f.get('storm_event_streamed_p99_s'))}; the exporter's part from "
+        f"there p50 {_ms(f.get('storm_event_exporter_p50_s'))}, p99 "
+        f"{_ms(f.get('storm_event_exporter_p99_s'))}); peak RSS "
         f"{f['storm_peak_rss_mib']:.0f} "
         f"MiB (VmHWM; sampled max {f['storm_rss_max_sampled_mib']:.0f} MiB)",
         "after the storm (window start: CPU, render p99, event p99):",
