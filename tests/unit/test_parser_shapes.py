@@ -64,12 +64,14 @@ def shapes() -> ModuleType:
 
 def undeleted(data: Any, start: int = 0, end: int | None = None) -> bytes:
     """The C function as the scanner calls it, with the numbers and starts of bulk.py: what it
-    keeps of the block, after checking the number of lines it counts on the way."""
+    keeps of the block, after checking the numbers of lines it counts on the way (of the block,
+    and of what it keeps)."""
     shapes()
     assert scanner._undeleted is not None
     end = len(data) if end is None else end
-    lines, kept = scanner._undeleted(data, start, end)
+    lines, left, kept = scanner._undeleted(data, start, end)
     assert lines == bytes(data).count(b"\n", start, end)
+    assert left == kept.count(b"\n")
     return kept
 
 
@@ -119,7 +121,7 @@ def test_extension_is_built_and_used() -> None:
     assert Path(str(module.__file__)).suffix in (".so", ".pyd")
     assert scanner._undeleted is not None
     block = b"\n" + KUBELET + INFO + b"\nkept"
-    assert scanner._undeleted(block, 0, len(block)) == (2, b"\nkept")
+    assert scanner._undeleted(block, 0, len(block)) == (2, 1, b"\nkept")
 
 
 def test_fixture_and_garbage_lines_agree() -> None:
@@ -248,12 +250,15 @@ def test_blocks_in_place() -> None:
 
 
 def test_lines_are_counted_in_the_same_pass() -> None:
-    """The count is every newline of the range, deleted or kept, and none outside it."""
+    """The count is every newline of the range, deleted or kept, and none outside it; the
+    second count is the newlines of what is kept."""
     run = shapes().undeleted
     numbers = (ZAP_TS, ZAP_CALLER, ZAP_MSG, TAIL)
 
     def lines(data: bytes, start: int, end: int) -> int:
-        return run(data, start, end, KUBELET_SHAPE, STARTS, *numbers)[0]
+        counted, left, kept = run(data, start, end, KUBELET_SHAPE, STARTS, *numbers)
+        assert left == kept.count(b"\n")
+        return counted
 
     data = b"a\n\n\n" + zap() + b"\nkept\r\n" + b"\n" * 5 + zap(prefix=b"") + b"\ntail"
     cuts = sorted({0, 1, 2, 3, 4, 40, len(data) - 6, len(data) - 5, len(data) - 1, len(data)})
@@ -265,7 +270,7 @@ def test_lines_are_counted_in_the_same_pass() -> None:
     assert lines(b"\n" * 10, 3, 7) == 4
     assert lines(b"no newline", 0, 10) == 0
     block = b"\n" + zap() + b"\n" + zap(prefix=b"")
-    assert run(block, 0, len(block), KUBELET_SHAPE, STARTS, *numbers) == (2, b"")
+    assert run(block, 0, len(block), KUBELET_SHAPE, STARTS, *numbers) == (2, 0, b"")
 
 
 def test_generated_corpus_blocks_agree(tmp_path: Path) -> None:
@@ -394,7 +399,7 @@ def test_bad_numbers() -> None:
         undeleted_(data=b"\nx")
     # an empty start matches every message: nothing is of no interest
     block = b"\n" + zap()
-    assert undeleted_(block, 0, len(block), KUBELET_SHAPE, [b""], *good) == (1, block)
+    assert undeleted_(block, 0, len(block), KUBELET_SHAPE, [b""], *good) == (1, 1, block)
 
 
 def test_starts_are_compared_up_to_the_end_of_the_block() -> None:
@@ -403,8 +408,11 @@ def test_starts_are_compared_up_to_the_end_of_the_block() -> None:
     numbers = (ZAP_TS, ZAP_CALLER, ZAP_MSG, TAIL)
 
     def kept(block: bytes, starts: list[bytes]) -> bytes:
-        lines, rest = shapes().undeleted(block, 0, len(block), KUBELET_SHAPE, starts, *numbers)
+        lines, left, rest = shapes().undeleted(
+            block, 0, len(block), KUBELET_SHAPE, starts, *numbers
+        )
         assert lines == block.count(b"\n")
+        assert left == rest.count(b"\n")
         return rest
 
     assert kept(b"\n" + line, [b'm"']) == b"\n" + line
@@ -424,7 +432,7 @@ def _summaries(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     real = scanner._undeleted
     assert real is not None
 
-    def spy(block: bytes, start: int, end: int) -> tuple[int, bytes]:
+    def spy(block: bytes, start: int, end: int) -> tuple[int, int, bytes]:
         calls.append(end - start)
         return real(block, start, end)
 

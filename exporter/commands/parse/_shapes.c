@@ -2,8 +2,9 @@
  * Optional: `parse` gives the same results without it, more slowly.
  *
  * undeleted(data, start, end, kubelet_shape, starts, ts_max, caller_max, msg_max, tail_max)
- * returns (lines, kept): the number of newlines in the block data[start:end], that is
- * `data.count(b"\n", start, end)`, counted in the same pass, and the block with every "\n<line>"
+ * returns (lines, left, kept): the number of newlines in the block data[start:end], that is
+ * `data.count(b"\n", start, end)`, counted in the same pass, the number of them in what is kept
+ * (`kept.count(b"\n")`: lines less the deleted ones), and the block with every "\n<line>"
  * deleted whose line is deletable: exactly what `BLOCK_PATTERNS[0].strict` and then
  * `BLOCK_PATTERNS[1].strict` (see bulk.py) leave with `pattern.sub(b"", block)`,
  * on any input. A line (the bytes between two newlines, or between a newline and the end of the
@@ -139,13 +140,14 @@ static int append(Out *out, const char *p, Py_ssize_t n)
     return 0;
 }
 
-/* (lines, the block [p, end) without its deletable lines): the number of newlines in the block,
- * counted on the way, and what is kept. Kept lines are copied in runs. */
+/* (lines, left, the block [p, end) without its deletable lines): the number of newlines in the
+ * block and in what is kept, counted on the way, and what is kept. Kept lines are copied in
+ * runs. */
 static PyObject *scan(const char *p, const char *end, const Shape *s)
 {
     Out out = {NULL, 0, 0};
     PyObject *result = NULL;
-    Py_ssize_t lines = 0;
+    Py_ssize_t lines = 0, deleted = 0;
     const char *run = p; /* start of the bytes kept but not yet copied */
     const char *newline = memchr(p, '\n', (size_t)(end - p));
     while (newline != NULL) {
@@ -154,6 +156,7 @@ static PyObject *scan(const char *p, const char *end, const Shape *s)
         const char *line_end = next ? next : end;
         lines++;
         if (deletable(line, line_end, end, s)) {
+            deleted++;
             if (append(&out, run, newline - run) < 0)
                 goto done;
             run = line_end;
@@ -162,7 +165,7 @@ static PyObject *scan(const char *p, const char *end, const Shape *s)
     }
     if (append(&out, run, end - run) < 0)
         goto done;
-    result = Py_BuildValue("(ny#)", lines, out.data != NULL ? out.data : "", out.len);
+    result = Py_BuildValue("(nny#)", lines, lines - deleted, out.data != NULL ? out.data : "", out.len);
 done:
     PyMem_Free(out.data);
     return result;
@@ -217,9 +220,9 @@ done:
 static PyMethodDef methods[] = {
     {"undeleted", undeleted, METH_VARARGS,
      "undeleted(data, start, end, kubelet_shape, starts, ts_max, caller_max, msg_max, tail_max)"
-     " -> (lines, bytes)\n\nThe number of newlines in the block data[start:end], and the block"
-     " without its zap info lines of no interest: what BLOCK_PATTERNS[0].strict and [1].strict"
-     " (exporter.commands.parse.bulk) leave."},
+     " -> (lines, left, bytes)\n\nThe number of newlines in the block data[start:end] and in"
+     " what is kept, and the block without its zap info lines of no interest: what"
+     " BLOCK_PATTERNS[0].strict and [1].strict (exporter.commands.parse.bulk) leave."},
     {NULL, NULL, 0, NULL},
 };
 

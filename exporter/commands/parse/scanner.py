@@ -14,14 +14,15 @@ lines, and on random bytes.
 The first two block patterns (zap info lines of no interest, with and without the kubelet
 prefix: most lines of a real log) are also implemented in C, in the optional extension
 `_shapes` (this package), built when a compiler is present. Its `undeleted` makes one pass over
-the block and returns the number of its lines (counted on the way, so the block is not read a
-second time) and exactly what `BLOCK_PATTERNS[0].strict` and `BLOCK_PATTERNS[1].strict` leave,
-several times faster than the regular expressions; the shape's numbers and the messages of
-interest are passed in from `bulk`, and tests compare the two on boundaries and
-random input. Without the extension (`_undeleted` is None) the patterns do all the work. When the
-extension has deleted at least three lines in four, the other patterns are not run: what is left
-is mostly events, which they would be tried on in vain, at a cost above what the few lines they
-delete save `parse_line` (the summary is the same either way; tests run both).
+the block and returns the number of its lines and of those it keeps (counted on the way, so
+neither the block nor what is left is read a second time) and exactly what
+`BLOCK_PATTERNS[0].strict` and `BLOCK_PATTERNS[1].strict` leave, several times faster than the
+regular expressions; the shape's numbers and the messages of interest are passed in from `bulk`,
+and tests compare the two on boundaries and random input. Without the extension (`_undeleted`
+is None) the patterns do all the work. When the extension has deleted at least three lines in
+four, the other patterns are not run: what is left is mostly events, which they would be tried
+on in vain, at a cost above what the few lines they delete save `parse_line` (the summary is the
+same either way; tests run both).
 """
 
 from __future__ import annotations
@@ -49,11 +50,11 @@ from exporter.parser.zap import FAST_LINES, fast_match
 __all__ = ["MAX_LINE_BYTES", "classify_raw", "fold", "summarize_block"]
 
 
-def _accelerator() -> Callable[[bytes, int, int], tuple[int, bytes]] | None:
+def _accelerator() -> Callable[[bytes, int, int], tuple[int, int, bytes]] | None:
     """`undeleted(data, start, end)`: the number of newlines in the block `data[start:end]` and
-    the block without the lines `BLOCK_PATTERNS[0].strict` and `[1].strict` delete, from the C
-    extension given the numbers those patterns are built from; None when the extension is not
-    built."""
+    in what it keeps, and the block without the lines `BLOCK_PATTERNS[0].strict` and `[1].strict`
+    delete, from the C extension given the numbers those patterns are built from; None when the
+    extension is not built."""
     try:
         from exporter.commands.parse._shapes import undeleted
     except ImportError:
@@ -61,7 +62,7 @@ def _accelerator() -> Callable[[bytes, int, int], tuple[int, bytes]] | None:
     starts = tuple(interesting_starts())
     numbers = (ZAP_TS, ZAP_CALLER, ZAP_MSG, zap_tail((b"info",)))
 
-    def shapes(data: bytes, start: int, end: int) -> tuple[int, bytes]:
+    def shapes(data: bytes, start: int, end: int) -> tuple[int, int, bytes]:
         return undeleted(data, start, end, KUBELET_SHAPE, starts, *numbers)
 
     return shapes
@@ -94,11 +95,10 @@ def summarize_block(data: bytes, summary: Summary, *, start: int = 0, end: int =
     end = len(data) if end < 0 else end
     patterns: tuple[BlockPattern, ...]
     if _undeleted is not None:  # lines counted and BLOCK_PATTERNS[0:2] applied in C, one pass
-        lines, rest = _undeleted(data, start, end)
+        lines, left, rest = _undeleted(data, start, end)
         summary.lines += lines
         if not lines:
             return
-        left = rest.count(b"\n")
         # Where C deleted most lines (a zap log), what is left is mostly events, which the other
         # patterns would be tried on in vain: they cost more than they save (docs/performance.md).
         patterns = BLOCK_PATTERNS[2:] if left > lines // MOSTLY_DELETED else ()
