@@ -165,7 +165,8 @@ static PyObject *scan(const char *p, const char *end, const Shape *s)
     }
     if (append(&out, run, end - run) < 0)
         goto done;
-    result = Py_BuildValue("(nny#)", lines, lines - deleted, out.data != NULL ? out.data : "", out.len);
+    result = Py_BuildValue("(nny#)", lines, lines - deleted, out.data != NULL ? out.data : "",
+                           out.len);
 done:
     PyMem_Free(out.data);
     return result;
