@@ -281,6 +281,7 @@ async def test_reload_rereads_without_waiting_for_the_poll(tmp_path: Path) -> No
             await task
 
 
+@pytest.mark.looptime  # the polls on the virtual clock
 async def test_reread_keeps_counters_of_unchanged_targets(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
     rewrite(path, "targets:\n" + target_line("a", pod="p1") + target_line("b", pod="q"))
