@@ -106,10 +106,11 @@ def member_key(labels: Labels) -> tuple[str, str]:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); NaN for no values."""
-    if not values:
+    """Nearest-rank percentile (q in 0..100) of the measured values (NaN stands for one not
+    measured, and would make the order meaningless); NaN when there are none."""
+    ordered = sorted(v for v in values if not math.isnan(v))
+    if not ordered:
         return float("nan")
-    ordered = sorted(values)
     rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
 
@@ -182,28 +183,37 @@ async def event_delay(
     of that the simulator took to accept the line (its write request's round trip), `streamed`
     how long until the simulator had written it to a follow stream (the emulator times it, by
     the wall clock): the delay after that is the exporter's (its read, its count, the GETs).
+    Each list given gets exactly one value per call, NaN when it was not measured (a request
+    failed), so that the lists stay aligned with the delays.
     """
-    before = compaction_count(await get_raw(session, metrics_url), member)
-    started, wall = time.perf_counter(), time.time()
-    body = {
-        "namespace": member.namespace,
-        "pod": member.pod,
-        "lines": [marker_line()],
-        "operation": "compaction",  # for the simulator's ledger of what it sent
-        "watch": streamed is not None,
-    }
-    async with session.post(api_url + "/_emu/append", json=body) as resp:
-        resp.raise_for_status()
-        (ts,) = (await resp.json())["result"]
-    if posted is not None:
-        posted.append(time.perf_counter() - started)
-    delay = await _counted(session, metrics_url, member, before, started, seconds)
-    if streamed is not None:
-        where = {"namespace": member.namespace, "pod": member.pod, "ts": ts}
-        async with session.post(api_url + "/_emu/written", json=where) as resp:
+    took = stream = math.nan
+    try:
+        before = compaction_count(await get_raw(session, metrics_url), member)
+        started, wall = time.perf_counter(), time.time()
+        body = {
+            "namespace": member.namespace,
+            "pod": member.pod,
+            "lines": [marker_line()],
+            "operation": "compaction",  # for the simulator's ledger of what it sent
+            "watch": streamed is not None,
+        }
+        async with session.post(api_url + "/_emu/append", json=body) as resp:
             resp.raise_for_status()
-            written = (await resp.json())["result"]
-        streamed.append(math.nan if written is None else written / 1e9 - wall)
+            (ts,) = (await resp.json())["result"]
+        took = time.perf_counter() - started
+        delay = await _counted(session, metrics_url, member, before, started, seconds)
+        if streamed is not None:
+            where = {"namespace": member.namespace, "pod": member.pod, "ts": ts}
+            async with session.post(api_url + "/_emu/written", json=where) as resp:
+                resp.raise_for_status()
+                written = (await resp.json())["result"]
+            if written is not None:
+                stream = written / 1e9 - wall
+    finally:
+        if posted is not None:
+            posted.append(took)
+        if streamed is not None:
+            streamed.append(stream)
     return delay
 
 
@@ -236,9 +246,8 @@ async def _counted(
 
 def exporter_parts(delays: Sequence[float], streamed: Sequence[float]) -> list[float]:
     """Each marker's delay from the moment its line was written to the log stream (the
-    exporter's part); none when a marker has no stream time (its write request failed)."""
-    if len(streamed) != len(delays):
-        return []
+    exporter's part), NaN for a marker without a stream time (`event_delay` keeps the two lists
+    aligned)."""
     return [d - s for d, s in zip(delays, streamed, strict=True)]
 
 

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import gzip
+import math
 import random
+import socket
 
+import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.fleetbench.ledger import Ledger, compare_lines, compare_slow, counted
 from bench.fleetbench.loglines import LineMaker, iso_now, marker_line
 from bench.fleetbench.payload import Payloads
-from bench.fleetbench.probes import Fetched, compaction_count
+from bench.fleetbench.probes import (
+    Fetched,
+    compaction_count,
+    event_delay,
+    exporter_parts,
+    percentile,
+)
 from bench.fleetbench.seed import FAST, STANDARD, fleet, member_ip
 from exporter.model import Event, EventKind, Operation
 from exporter.parser import UNPARSED, parse_line
@@ -154,3 +164,46 @@ def test_a_fetched_body_is_inflated_whole() -> None:
     two = gzip.compress(text[:500]) + gzip.compress(text[500:])
     assert Fetched(two, True, 0.0, 1.0).body() == text
     assert Fetched(text, False, 0.0, 1.0).body() == text
+
+
+def test_percentiles_are_of_the_measured_values() -> None:
+    """NaN (not measured) is left out; infinity (over every limit) counts."""
+    assert percentile([3.0, math.nan, 1.0, 2.0, math.nan], 50) == 2.0
+    assert percentile([1.0, math.inf, math.nan], 99) == math.inf
+    assert math.isnan(percentile([math.nan], 50))
+    assert math.isnan(percentile([], 50))
+
+
+def test_a_marker_without_a_stream_time_keeps_its_place() -> None:
+    parts = exporter_parts([1.0, 2.0, math.inf], [0.25, math.nan, 0.5])
+    assert parts[0] == 0.75
+    assert math.isnan(parts[1])
+    assert parts[2] == math.inf
+    assert (percentile(parts, 1), percentile(parts, 99)) == (0.75, math.inf)
+    with pytest.raises(ValueError, match="shorter"):
+        exporter_parts([1.0, 2.0], [0.5])
+
+
+async def test_a_failed_marker_still_adds_one_value_to_each_list() -> None:
+    """Nothing listens: the request fails, and every list given gets NaN for this marker, so the
+    lists stay aligned with the delays."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    member = fleet(1)[0]
+    posted: list[float] = [0.5]
+    streamed: list[float] = [0.25]
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientError):
+            await event_delay(
+                session,
+                api_url=url,
+                metrics_url=url + "/metrics",
+                member=member,
+                posted=posted,
+                streamed=streamed,
+            )
+    for values, first in ((posted, 0.5), (streamed, 0.25)):
+        assert len(values) == 2
+        assert values[0] == first
+        assert math.isnan(values[1])
