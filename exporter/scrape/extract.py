@@ -29,6 +29,8 @@ WANTED: tuple[str, ...] = RELAYED_WITH_VOLUME + RELAYED
 
 TYPES = frozenset({"counter", "gauge", "histogram", "summary", "untyped"})
 NEWLINE = ord("\n")
+_HEADER = len(b"# TYPE ")  # and of `# HELP `
+_SAMPLE_NAME_ENDS = (b" ", b"{", b"\t")  # what may follow a sample's name
 # The sample-name suffixes of a family of each type (also those federate.py reads).
 SUFFIXES: dict[str, tuple[str, ...]] = {
     "counter": ("",),
@@ -109,19 +111,30 @@ def extract_blocks(
 def has_family(body: bytes | bytearray, name: str) -> bool:
     """Whether the payload `body` (lines ending with `\\n` alone) has a line that starts a block of
     family `name` for extract_blocks: `# TYPE <name>`, `# HELP <name> `, or a sample `<name>`
-    followed by a space, `{` or a tab."""
+    followed by a space, `{` or a tab.
+
+    Each of these holds the name, so the body is searched for the name alone, once (a scrape
+    checks every wanted family its target lacks), and each place it occurs is told by its
+    surroundings."""
     encoded = name.encode()
-    markers = (b"# TYPE " + encoded, b"# HELP " + encoded + b" ", encoded + b" ")
-    for marker in (*markers, encoded + b"{", encoded + b"\t"):
-        at = body.find(marker)
-        while at >= 0:
-            after = at + len(marker)
-            line_start = at == 0 or body[at - 1] == NEWLINE
-            name_ends = marker[-1] in b" {\t" or after == len(body) or body[after] in b" \n"
-            if line_start and name_ends:
+    at = body.find(encoded)
+    while at >= 0:
+        after = at + len(encoded)
+        if _line_start(body, at):  # a sample
+            if body[after : after + 1] in _SAMPLE_NAME_ENDS:
                 return True
-            at = body.find(marker, at + 1)
+        elif at >= _HEADER and _line_start(body, at - _HEADER):
+            header = body[at - _HEADER : at]
+            if header == b"# TYPE " and (after == len(body) or body[after] in b" \n"):
+                return True
+            if header == b"# HELP " and body[after : after + 1] == b" ":
+                return True
+        at = body.find(encoded, at + 1)
     return False
+
+
+def _line_start(body: bytes | bytearray, at: int) -> bool:
+    return at == 0 or body[at - 1] == NEWLINE
 
 
 def _typed_blocks(text: str, wanted: frozenset[str]) -> dict[str, int]:

@@ -8,6 +8,7 @@ cheap path is the one taken where the layout still fits.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import re
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from exporter.model import RelayedFamily
 from exporter.scrape.errors import ScrapeError
-from exporter.scrape.extract import extract_payload
+from exporter.scrape.extract import WANTED, extract_payload, has_family
 from exporter.scrape.layout import WINDOW, Extractor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "metrics"
@@ -123,6 +124,80 @@ def test_a_family_that_appears_is_not_missed() -> None:
     assert extractor.reused == 1
     same_as_full(extractor, text)
     assert WAL in {f.name for f in extractor.extract(text.encode())}
+
+
+# The wanted families the etcd 3.5 payload lacks (3.5.x later, 3.6), checked on every scrape.
+ABSENT = ("etcd_disk_wal_write_duration_seconds", "etcd_server_range_duration_seconds")
+ABSENT_FORMS = {  # each starts a block of the family for the full extraction
+    "type": "# TYPE {n} histogram\n",
+    "help": "# HELP {n} WAL write latency.\n# TYPE {n} histogram\n",
+    "samples": '# TYPE {n} histogram\n{n}_bucket{{le="+Inf"}} 2\n{n}_sum 0.5\n{n}_count 2\n',
+    "untyped": "{n} 1\n",
+    "labels": '{n}{{success="true"}} 1\n',
+    "tab": "{n}\t1\n",
+}
+NEAR_MISSES = {  # the name, but no line of its family
+    "longer name": "{n}x 1\n",
+    "in help text": "# HELP etcd_x see {n} 1\n",
+    "a sample of a family named longer": "{n}_sum 0.5\n",
+    "mid-line": "x{n} 1\n",
+    "help without text": "# HELP {n}\n",
+    "type of a longer name": "# TYPE {n}x counter\n",
+}
+
+
+def between_unwanted(text: str) -> int:
+    """The start of a family's `# HELP` line where neither it nor the family before is relayed
+    (a line added there leaves every relayed block as it was)."""
+    heads = [(m.start(), m[1]) for m in re.finditer(r"(?m)^# HELP (\S+)", text)]
+    for (_, before), (at, name) in itertools.pairwise(heads):
+        if before not in WANTED and name not in WANTED:
+            return at
+    raise AssertionError("no two unrelayed families in a row")
+
+
+@pytest.mark.parametrize("name", ABSENT)
+@pytest.mark.parametrize("form", sorted(ABSENT_FORMS))
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_a_lacking_family_is_found_wherever_it_appears(name: str, form: str, where: str) -> None:
+    text = PAYLOADS["3.5"]
+    assert not has_family(text.encode(), name)
+    added = ABSENT_FORMS[form].format(n=name)
+    middle = between_unwanted(text)
+    edited = {
+        "first": added + text,
+        "middle": text[:middle] + added + text[middle:],
+        "last": text + added.rstrip("\n"),
+    }[where]
+    extractor = Extractor()
+    same_as_full(extractor, text)
+    same_as_full(extractor, edited)
+    assert extractor.reused == 0  # the layout did not hide the new family
+
+
+@pytest.mark.parametrize("miss", sorted(NEAR_MISSES))
+def test_the_name_alone_keeps_the_cheap_path(miss: str) -> None:
+    text = PAYLOADS["3.5"]
+    middle = between_unwanted(text)
+    added = "".join(NEAR_MISSES[miss].format(n=name) for name in ABSENT)
+    extractor = Extractor()
+    same_as_full(extractor, text)
+    same_as_full(extractor, text[:middle] + added + text[middle:])
+    assert extractor.reused == 1
+
+
+NAME = "etcd_a_b"
+FAMILY_LINE = re.compile(rb"(?m)^(?:# TYPE etcd_a_b(?=[ \n]|\Z)|# HELP etcd_a_b |etcd_a_b[ {\t])")
+PIECES = ["etcd_a_b", "etcd_a_bx", "etcd_a", "# TYPE ", "# HELP ", "#", " ", "\n", "\t", "{", "x"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=12))
+def test_has_family_is_a_line_of_the_family(pieces: list[str]) -> None:
+    body = "".join(pieces).encode()
+    expected = FAMILY_LINE.search(body) is not None
+    assert has_family(body, NAME) is expected
+    assert has_family(bytearray(body), NAME) is expected
 
 
 def test_untyped_family_is_read_in_full_every_time() -> None:
