@@ -35,6 +35,7 @@ from exporter.scrape.fold import Fold, apply_folds, fold_of
 # How far (in bytes) a family's header may move between two scrapes and still be found
 # without a full search: the values before it changing length.
 WINDOW = 16384
+NEAR = 256  # searched first: a search costs what it reads, and most headers moved less
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +237,19 @@ def _ends_family_at(body: bytes | bytearray, pos: int, name: str) -> bool:
     return _ends_family(line, 0, name)
 
 
+def _find_header(body: bytes | bytearray, place: Place) -> int:
+    """Where `place`'s header is in `body`, or -1: looked for within `NEAR` bytes of where it was
+    first (the values before it change length by a few bytes from scrape to scrape), then within
+    `WINDOW`. A family is in a payload once (client_golang refuses to gather one twice), so the
+    header found first is the family's."""
+    size = len(place.header)
+    for reach in (NEAR, WINDOW):
+        at = body.find(place.header, max(0, place.offset - reach), place.offset + reach + size)
+        if at >= 0:
+            return at
+    return -1
+
+
 def _reuse(body: bytes | bytearray, layout: Layout) -> tuple[RelayedFamily, ...] | None:
     """The families of `body` read with `layout`, or None where the layout does not fit."""
     for name in layout.absent:
@@ -243,8 +257,7 @@ def _reuse(body: bytes | bytearray, layout: Layout) -> tuple[RelayedFamily, ...]
             return None
     families = []
     for place in layout.places:
-        lo = max(0, place.offset - WINDOW)
-        at = body.find(place.header, lo, place.offset + WINDOW + len(place.header))
+        at = _find_header(body, place)
         if at < 0 or (at > 0 and body[at - 1] != ex.NEWLINE):
             return None
         matched = place.pattern.match(body, at + len(place.header))

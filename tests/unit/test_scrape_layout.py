@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from exporter.model import RelayedFamily
 from exporter.scrape.errors import ScrapeError
 from exporter.scrape.extract import WANTED, extract_payload, has_family
-from exporter.scrape.layout import WINDOW, Extractor
+from exporter.scrape.layout import NEAR, WINDOW, Extractor
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "metrics"
 # 3.5-trace-disk: a busy member, whose apply histogram (folded, metrics.FOLDED) has 14 op/success
@@ -71,6 +71,18 @@ def test_changed_values_take_the_cheap_path(version: str) -> None:
         same_as_full(extractor, bumped(PAYLOADS[version], rng), buffer=i % 2 == 1)
     assert extractor.full == 1
     assert extractor.reused == 29
+
+
+@pytest.mark.parametrize("moved", [1, NEAR - 20, NEAR + 1, 4 * NEAR, WINDOW - 64])
+def test_families_moved_within_the_window_take_the_cheap_path(moved: int) -> None:
+    """Every family `moved` bytes further on, by an unrelayed family before them all; whether
+    found near where they were or only in the wider window."""
+    text = PAYLOADS["3.5"]
+    pad = "# HELP pad x\n# TYPE pad gauge\n"
+    extractor = Extractor()
+    same_as_full(extractor, pad + "pad 1\n" + text)
+    same_as_full(extractor, pad + "pad " + "1" * moved + "\n" + text)
+    assert extractor.reused == 1
 
 
 def _edits(text: str) -> dict[str, str]:
