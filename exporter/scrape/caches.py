@@ -18,6 +18,8 @@ from exporter.scrape.tls import SSLContextCache
 if TYPE_CHECKING:
     import re
 
+    from yarl import URL
+
     from exporter.scrape.extract import Labels
     from exporter.scrape.fold import Fold, FoldKey
     from exporter.scrape.layout import Line
@@ -31,6 +33,9 @@ OWN_LABELS_MAX = 4096  # a federation answer's label sets after stripping
 # Folds (fold.Fold) by the series they fold: one per set of apply series in the fleet, which the
 # members share as their counters converge; a big one (300 series) holds about 30 kB.
 FOLDS_MAX = 512
+# Parsed scrape URLs: aiohttp would parse a URL given as text on every request, and with a pod IP
+# per member yarl's own caches (a few hundred hosts) keep none of them.
+URLS_MAX = 16384
 
 
 class Shared(Generic[K, V]):
@@ -65,7 +70,8 @@ class Shared(Generic[K, V]):
 @dataclass(frozen=True, slots=True, eq=False)
 class ScrapeCaches:
     """The scrape caches of one process: TLS contexts, body buffers, parsed label sets, the
-    pieces of layouts (`layout.Extractor`) and the folds (`fold.Fold`) alike across members."""
+    pieces of layouts (`layout.Extractor`) and the folds (`fold.Fold`) alike across members, and
+    each member's parsed URL."""
 
     tls: SSLContextCache = field(default_factory=SSLContextCache)
     buffers: BodyBuffers = field(default_factory=BodyBuffers)
@@ -79,3 +85,4 @@ class ScrapeCaches:
     folds: Shared[FoldKey, Fold] = field(
         default_factory=lambda: Shared(FOLDS_MAX, reset_when_full=True)
     )
+    urls: Shared[str, URL] = field(default_factory=lambda: Shared(URLS_MAX, reset_when_full=True))

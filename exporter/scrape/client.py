@@ -11,10 +11,12 @@ import ssl
 from collections.abc import Callable
 
 import aiohttp
+from yarl import URL
 
 from exporter import __version__
 from exporter.model import RelayedFamily, ScrapeSpec
 from exporter.scrape.buffers import BodyBuffers, read_into
+from exporter.scrape.caches import Shared
 from exporter.scrape.errors import ScrapeError
 from exporter.scrape.extract import extract_payload
 from exporter.scrape.tls import SSLContextCache
@@ -56,22 +58,29 @@ async def scrape_once(
     tls_contexts: SSLContextCache | None = None,
     extract: Callable[[bytearray], tuple[RelayedFamily, ...]] = extract_payload,
     buffers: BodyBuffers | None = None,
+    urls: Shared[str, URL] | None = None,
 ) -> tuple[RelayedFamily, ...]:
     """Fetch `spec.url` and extract the relayed families from the body with `extract` (a
     target's own `layout.Extractor().extract` reads its payloads faster), which must not keep
     the body; raises ScrapeError(reason). The TLS contexts and body buffers are the process's
     (`caches.ScrapeCaches`: a context with the system CA store costs about 0.8 MB, so 2,000
-    targets must share them); without them, a context and a buffer of this call's own."""
+    targets must share them); without them, a context and a buffer of this call's own. `urls`
+    keeps each URL parsed once."""
     ssl_arg: ssl.SSLContext | bool = True
     server_name = None
     if spec.tls is not None:
         ssl_arg = await (tls_contexts or SSLContextCache()).get(spec.tls)
         server_name = spec.tls.server_name
+    url = urls.get(spec.url) if urls is not None else None
+    if url is None:
+        url = URL(spec.url)
+        if urls is not None:
+            urls.put(spec.url, url)
     with (buffers or BodyBuffers()).borrowed() as body:
         await _fetch(
             body,
             session=session,
-            url=spec.url,
+            url=url,
             ssl_arg=ssl_arg,
             server_name=server_name,
             request_timeout=timeout,
@@ -106,7 +115,7 @@ async def _fetch(
     body: bytearray,
     *,
     session: aiohttp.ClientSession,
-    url: str,
+    url: str | URL,
     ssl_arg: ssl.SSLContext | bool,
     server_name: str | None,
     request_timeout: float,
@@ -131,7 +140,7 @@ async def _fetch(
     except ScrapeError:
         raise
     except Exception as err:
-        classified = _classify(err, https=url.startswith("https:"))
+        classified = _classify(err, https=str(url).startswith("https:"))
         if classified is None:
             raise  # not a network or protocol failure: a bug, left to the supervisor
         raise classified from err

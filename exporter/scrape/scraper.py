@@ -47,6 +47,7 @@ class Scraper:
             tls_contexts=self.caches.tls,
             extract=extract,
             buffers=self.caches.buffers,
+            urls=self.caches.urls,
         )
 
     async def close(self) -> None:

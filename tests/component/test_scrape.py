@@ -11,16 +11,19 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from yarl import URL
 
 from exporter.model import Identity, ScrapeSpec, Target, TLSConfig
 from exporter.scrape import SSLContextCache, make_session, scrape_loop, scrape_once
 from exporter.scrape.buffers import BodyBuffers
+from exporter.scrape.caches import Shared
 from exporter.scrape.extract import extract_families
 from exporter.scrape.layout import Extractor
 from exporter.scrape.scraper import Scraper
@@ -59,14 +62,23 @@ async def test_families_of_a_real_payload(
     )
 
 
-async def test_bodies_are_read_into_one_reused_buffer(
+async def test_bodies_are_read_into_one_reused_buffer_from_one_parsed_url(
     aiohttp_server: ServerFactory, session: aiohttp.ClientSession
 ) -> None:
     server = await aiohttp_server(metrics_app())
     buffers = BodyBuffers()
     extractor = Extractor()
+    urls: Shared[str, URL] = Shared(4)
     spec = ScrapeSpec(url=str(server.make_url("/metrics")))
     want = extract_families(PAYLOAD.decode())
+    requested: list[URL] = []
+    get = session.get
+
+    def spy(url: URL, **kwargs: Any) -> Any:
+        requested.append(url)
+        return get(url, **kwargs)
+
+    session.get = spy  # type: ignore[method-assign]
     for _ in range(4):
         got = await scrape_once(
             session=session,
@@ -75,9 +87,13 @@ async def test_bodies_are_read_into_one_reused_buffer(
             max_bytes=MAX,
             extract=extractor.extract,
             buffers=buffers,
+            urls=urls,
         )
         assert got == want
     assert (buffers.created, buffers.free, extractor.reused) == (1, 1, 3)
+    assert requested[0] == URL(spec.url)
+    assert all(url is requested[0] for url in requested)  # parsed once
+    assert urls.get(spec.url) is requested[0]
 
 
 async def test_gzip_response(aiohttp_server: ServerFactory, session: aiohttp.ClientSession) -> None:
