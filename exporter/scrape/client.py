@@ -71,11 +71,7 @@ async def scrape_once(
     if spec.tls is not None:
         ssl_arg = await (tls_contexts or SSLContextCache()).get(spec.tls)
         server_name = spec.tls.server_name
-    url = urls.get(spec.url) if urls is not None else None
-    if url is None:
-        url = URL(spec.url)
-        if urls is not None:
-            urls.put(spec.url, url)
+    url = _parsed(spec.url, urls) if urls is not None else spec.url
     with (buffers or BodyBuffers()).borrowed() as body:
         await _fetch(
             body,
@@ -87,6 +83,18 @@ async def scrape_once(
             max_bytes=max_bytes,
         )
         return extract(body)
+
+
+def _parsed(text: str, urls: Shared[str, URL]) -> str | URL:
+    """The URL aiohttp makes of `text`, parsed once (kept in `urls`); `text` itself where it
+    does not parse, so that the request fails as it would have (a `connect` ScrapeError)."""
+    url = urls.get(text)
+    if url is None:
+        try:
+            url = urls.put(text, URL(text))
+        except ValueError:
+            return text
+    return url
 
 
 async def fetch_into(

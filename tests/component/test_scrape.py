@@ -170,6 +170,13 @@ async def test_connect(session: aiohttp.ClientSession) -> None:
     assert (await scrape_error(session, f"http://127.0.0.1:{port}/metrics")).reason == "connect"
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/metrics", "http://[::1/metrics"])
+async def test_a_url_that_does_not_parse_is_a_connect_error(
+    session: aiohttp.ClientSession, url: str
+) -> None:
+    assert (await scrape_error(session, url)).reason == "connect"
+
+
 async def test_garbage_is_a_parse_error(
     aiohttp_server: ServerFactory, session: aiohttp.ClientSession
 ) -> None:
