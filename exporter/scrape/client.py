@@ -15,11 +15,10 @@ from yarl import URL
 
 from exporter import __version__
 from exporter.model import RelayedFamily, ScrapeSpec
-from exporter.scrape.buffers import BodyBuffers, read_into
-from exporter.scrape.caches import Shared
+from exporter.scrape.buffers import read_into
+from exporter.scrape.caches import ScrapeCaches, Shared
 from exporter.scrape.errors import ScrapeError
 from exporter.scrape.extract import extract_payload
-from exporter.scrape.tls import SSLContextCache
 
 # Ask for the classic text format: it is what the extractor reads (etcd's client_golang would
 # otherwise be free to pick another format).
@@ -55,24 +54,22 @@ async def scrape_once(
     spec: ScrapeSpec,
     timeout: float,  # noqa: ASYNC109 - the HTTP request's ClientTimeout, not a cancel scope
     max_bytes: int,
-    tls_contexts: SSLContextCache | None = None,
     extract: Callable[[bytearray], tuple[RelayedFamily, ...]] = extract_payload,
-    buffers: BodyBuffers | None = None,
-    urls: Shared[str, URL] | None = None,
+    caches: ScrapeCaches | None = None,
 ) -> tuple[RelayedFamily, ...]:
     """Fetch `spec.url` and extract the relayed families from the body with `extract` (a
     target's own `layout.Extractor().extract` reads its payloads faster), which must not keep
-    the body; raises ScrapeError(reason). The TLS contexts and body buffers are the process's
-    (`caches.ScrapeCaches`: a context with the system CA store costs about 0.8 MB, so 2,000
-    targets must share them); without them, a context and a buffer of this call's own. `urls`
-    keeps each URL parsed once."""
+    the body; raises ScrapeError(reason). `caches` are the process's (`caches.ScrapeCaches`:
+    TLS contexts, body buffers, parsed URLs; a context with the system CA store costs about
+    0.8 MB, so 2,000 targets must share them); without them, those of this call's own."""
+    caches = caches if caches is not None else ScrapeCaches()
     ssl_arg: ssl.SSLContext | bool = True
     server_name = None
     if spec.tls is not None:
-        ssl_arg = await (tls_contexts or SSLContextCache()).get(spec.tls)
+        ssl_arg = await caches.tls.get(spec.tls)
         server_name = spec.tls.server_name
-    url = _parsed(spec.url, urls) if urls is not None else spec.url
-    with (buffers or BodyBuffers()).borrowed() as body:
+    url = _parsed(spec.url, caches.urls)
+    with caches.buffers.borrowed() as body:
         await _fetch(
             body,
             session=session,

@@ -120,10 +120,10 @@ def has_family(body: bytes | bytearray, name: str) -> bool:
     at = body.find(encoded)
     while at >= 0:
         after = at + len(encoded)
-        if _line_start(body, at):  # a sample
+        if line_start(body, at):  # a sample
             if body[after : after + 1] in _SAMPLE_NAME_ENDS:
                 return True
-        elif at >= _HEADER and _line_start(body, at - _HEADER):
+        elif at >= _HEADER and line_start(body, at - _HEADER):
             header = body[at - _HEADER : at]
             if header == b"# TYPE " and (after == len(body) or body[after] in b" \n"):
                 return True
@@ -133,7 +133,8 @@ def has_family(body: bytes | bytearray, name: str) -> bool:
     return False
 
 
-def _line_start(body: bytes | bytearray, at: int) -> bool:
+def line_start(body: bytes | bytearray, at: int) -> bool:
+    """Whether offset `at` of `body` starts a line."""
     return at == 0 or body[at - 1] == NEWLINE
 
 

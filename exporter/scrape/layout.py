@@ -258,7 +258,7 @@ def _reuse(body: bytes | bytearray, layout: Layout) -> tuple[RelayedFamily, ...]
     families = []
     for place in layout.places:
         at = _find_header(body, place)
-        if at < 0 or (at > 0 and body[at - 1] != ex.NEWLINE):
+        if at < 0 or not ex.line_start(body, at):
             return None
         matched = place.pattern.match(body, at + len(place.header))
         if matched is None:

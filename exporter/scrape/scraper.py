@@ -44,10 +44,8 @@ class Scraper:
             spec=spec,
             timeout=self.timeout,
             max_bytes=self.max_bytes,
-            tls_contexts=self.caches.tls,
             extract=extract,
-            buffers=self.caches.buffers,
-            urls=self.caches.urls,
+            caches=self.caches,
         )
 
     async def close(self) -> None:

@@ -23,7 +23,7 @@ from yarl import URL
 from exporter.model import Identity, ScrapeSpec, Target, TLSConfig
 from exporter.scrape import SSLContextCache, make_session, scrape_loop, scrape_once
 from exporter.scrape.buffers import BodyBuffers
-from exporter.scrape.caches import Shared
+from exporter.scrape.caches import ScrapeCaches, Shared
 from exporter.scrape.extract import extract_families
 from exporter.scrape.layout import Extractor
 from exporter.scrape.scraper import Scraper
@@ -69,6 +69,7 @@ async def test_bodies_are_read_into_one_reused_buffer_from_one_parsed_url(
     buffers = BodyBuffers()
     extractor = Extractor()
     urls: Shared[str, URL] = Shared(4)
+    caches = ScrapeCaches(buffers=buffers, urls=urls)
     spec = ScrapeSpec(url=str(server.make_url("/metrics")))
     want = extract_families(PAYLOAD.decode())
     requested: list[URL] = []
@@ -86,8 +87,7 @@ async def test_bodies_are_read_into_one_reused_buffer_from_one_parsed_url(
             timeout=5.0,
             max_bytes=MAX,
             extract=extractor.extract,
-            buffers=buffers,
-            urls=urls,
+            caches=caches,
         )
         assert got == want
     assert (buffers.created, buffers.free, extractor.reused) == (1, 1, 3)

@@ -12,8 +12,8 @@ import pytest
 import trustme
 
 from exporter.model import ScrapeSpec, TLSConfig
-from exporter.scrape import ScrapeError, SSLContextCache, scrape_once
-from exporter.scrape.caches import Shared
+from exporter.scrape import ScrapeError, scrape_once
+from exporter.scrape.caches import ScrapeCaches
 
 MAX = 1024 * 1024
 
@@ -26,8 +26,7 @@ async def scrape(session: aiohttp.ClientSession, url: str, **kwargs: object) -> 
             spec=spec,
             timeout=float(kwargs.pop("timeout", 5.0)),  # type: ignore[arg-type]
             max_bytes=int(kwargs.pop("max_bytes", MAX)),  # type: ignore[call-overload]
-            tls_contexts=SSLContextCache(),
-            urls=Shared(4),
+            caches=ScrapeCaches(),
         )
 
 
