@@ -296,14 +296,28 @@ class Sample(msgspec.Struct, frozen=True, gc=False):
     value: float
 
 
+class Shape:
+    """Stands for the names and labels of a family's samples, in order, by its identity alone.
+
+    A scrape's layout (`scrape.layout`) and a fold (`scrape.fold`) build every family they read
+    from one fixed list of sample names and labels; the families read from one such list carry the
+    same `Shape`, shared across members where their lists are alike. The renderer keys the work
+    it does once per list (`exposition.text.Template`) on it."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class RelayedFamily:
-    """One etcd metric family extracted from a scrape, under etcd's own name and type."""
+    """One etcd metric family extracted from a scrape, under etcd's own name and type; `shape`
+    (not compared) is given by a reader that builds the family from a fixed list of sample names
+    and labels: every family with that shape has exactly those names and labels, in that order."""
 
     name: str
     type: str  # counter | gauge | histogram | summary | untyped
     help: str
     samples: tuple[Sample, ...]
+    shape: Shape | None = field(default=None, compare=False, repr=False)
 
 
 # How long a log line may be: the one definition for the parser, the log sources and the commands.

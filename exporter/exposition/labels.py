@@ -37,10 +37,11 @@ class LabelBase:
     sorted order prometheus_client writes, through the text around their values (`pieces`),
     cached per label-name set."""
 
-    __slots__ = ("_pieces", "mapping", "text")
+    __slots__ = ("_pieces", "mapping", "names", "text")
 
     def __init__(self, pairs: Labels) -> None:
         self.mapping: dict[str, str] = dict(pairs)
+        self.names = tuple(self.mapping)  # what the text around own labels depends on, but values
         self.text = ",".join(f'{k}="{escape_value(v)}"' for k, v in sorted(self.mapping.items()))
         self._pieces: dict[tuple[str, ...], Pieces] = {}
 

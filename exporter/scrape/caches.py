@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from yarl import URL
 
+    from exporter.model import Shape
     from exporter.scrape.extract import Labels
     from exporter.scrape.fold import Fold, FoldKey
     from exporter.scrape.layout import Line
@@ -79,7 +80,7 @@ class ScrapeCaches:
     headers: Shared[str, bytes] = field(
         default_factory=lambda: Shared(LAYOUT_MAX, reset_when_full=True)
     )
-    lines: Shared[tuple[str, ...], tuple[tuple[Line, ...], re.Pattern[bytes]]] = field(
+    lines: Shared[tuple[str, ...], tuple[tuple[Line, ...], re.Pattern[bytes], Shape]] = field(
         default_factory=lambda: Shared(LAYOUT_MAX, reset_when_full=True)
     )
     folds: Shared[FoldKey, Fold] = field(

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exporter.metrics import FOLDED
-from exporter.model import RelayedFamily, Sample
+from exporter.model import RelayedFamily, Sample, Shape
 from exporter.scrape.caches import Shared
 
 Labels = tuple[tuple[str, str], ...]
@@ -35,13 +35,14 @@ _SUFFIX_RANK = {"_bucket": 0, "_sum": 1, "_count": 2}
 class Fold:
     """How the samples of one family fold: the folded family's name, type and HELP, its samples'
     names and labels (`outputs`), and for each sample of the family, in order, the index of the
-    folded sample it adds to (`slots`)."""
+    folded sample it adds to (`slots`); the folded families' `shape` stands for `outputs`."""
 
     name: str
     type: str
     help: str
     outputs: tuple[tuple[str, Labels], ...]
     slots: tuple[int, ...]
+    shape: Shape = field(default_factory=Shape)
 
     def apply(self, values: Sequence[float]) -> RelayedFamily:
         """The folded family of a family whose samples' values are `values` (in the order of the
@@ -55,7 +56,7 @@ class Fold:
                 for (name, labels), part in zip(self.outputs, parts, strict=True)
             ]
         )
-        return RelayedFamily(self.name, self.type, self.help, samples)
+        return RelayedFamily(self.name, self.type, self.help, samples, self.shape)
 
 
 def folded_help(help_: str, dropped: Sequence[str]) -> str:

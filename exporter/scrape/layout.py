@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from exporter.model import RelayedFamily, Sample
+from exporter.model import RelayedFamily, Sample, Shape
 from exporter.scrape import extract as ex
 from exporter.scrape.caches import ScrapeCaches
 from exporter.scrape.errors import ScrapeError
@@ -51,7 +51,7 @@ class Line:
 class Place:
     """Where a family was: its header (its `# HELP`/`# TYPE` lines as UTF-8), the header's byte
     offset, its sample lines, a pattern that matches them with any values (one group per
-    value), and its fold when it is folded."""
+    value), the shape of the families read through them, and its fold when it is folded."""
 
     name: str
     type: str
@@ -60,6 +60,7 @@ class Place:
     offset: int
     lines: tuple[Line, ...]
     pattern: re.Pattern[bytes]
+    shape: Shape
     fold: Fold | None = None
 
 
@@ -170,9 +171,11 @@ def _place(
         pos = eol + 1
     if not _ends_family(text, pos, family.name):
         return None
-    lines_, compiled = _shared_lines(caches, tuple(lines))
+    lines_, compiled, shape = _shared_lines(caches, tuple(lines))
     header = _shared_header(caches, text[start:first])
-    return Place(family.name, family.type, family.help, header, offset, lines_, compiled, fold)
+    return Place(
+        family.name, family.type, family.help, header, offset, lines_, compiled, shape, fold
+    )
 
 
 # Layouts of the members of one seed are mostly alike (the same histogram buckets, the same
@@ -189,8 +192,9 @@ def _shared_header(caches: ScrapeCaches, header: str) -> bytes:
 
 def _shared_lines(
     caches: ScrapeCaches, lines: tuple[Line, ...]
-) -> tuple[tuple[Line, ...], re.Pattern[bytes]]:
-    """The shared copy of `lines` and the pattern that reads their values."""
+) -> tuple[tuple[Line, ...], re.Pattern[bytes], Shape]:
+    """The shared copy of `lines`, the pattern that reads their values, and the shape of the
+    families read through them (the same lines give the same sample names and labels)."""
     keys = tuple(line.key for line in lines)
     found = caches.lines.get(keys)
     if found is not None:
@@ -198,7 +202,7 @@ def _shared_lines(
     # A value: no whitespace that float() would not also strip, no `_` (float() takes `1_000`).
     value = rb"([^ \t\n_]+)"
     pattern = b"\n".join(re.escape(key.encode()) + value for key in keys) + rb"(?:\n|\Z)"
-    return caches.lines.put(keys, (lines, re.compile(pattern)))
+    return caches.lines.put(keys, (lines, re.compile(pattern), Shape()))
 
 
 def _same(a: float, b: float) -> bool:
@@ -278,5 +282,5 @@ def _reuse(body: bytes | bytearray, layout: Layout) -> tuple[RelayedFamily, ...]
                 for line, value in zip(place.lines, values, strict=True)
             ]
         )
-        families.append(RelayedFamily(place.name, place.type, place.help, samples))
+        families.append(RelayedFamily(place.name, place.type, place.help, samples, place.shape))
     return tuple(families)

@@ -32,6 +32,7 @@ from exporter.model import (
     RelayedFamily,
     Sample,
     ScrapeSpec,
+    Shape,
     Target,
     TraceStep,
     Volume,
@@ -200,7 +201,8 @@ async def test_fast_renderer_is_byte_identical_to_prometheus_client(
     assert (gzip.decompress(body) if packed else body) == reference
 
 
-async def test_escaping_and_label_clashes_render_identically() -> None:
+@pytest.mark.parametrize("shape", [None, Shape()], ids=["assembled", "templated"])
+async def test_escaping_and_label_clashes_render_identically(shape: Shape | None) -> None:
     tricky = Target(
         key="k",
         identity=Identity(namespace='ns"q', project="p\\b", shoot="s\nt", etcd="{e}", pod="π-0"),
@@ -221,6 +223,7 @@ async def test_escaping_and_label_clashes_render_identically() -> None:
             Sample("etcd_network_peer_round_trip_time_seconds_sum", (), math.nan),
             Sample("etcd_network_peer_round_trip_time_seconds_count", (), 1e21),
         ),
+        shape=shape,
     )
     store = Store()
     store.upsert(tricky).record_scrape_success((fam,), duration=0.1, now=NOW)

@@ -36,7 +36,9 @@ from exporter.model import (
     Target,
     Volume,
 )
+from exporter.scrape.caches import ScrapeCaches
 from exporter.scrape.extract import extract_families
+from exporter.scrape.layout import Extractor
 from exporter.state import Limits, Store
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "metrics"
@@ -207,6 +209,29 @@ async def test_kept_body_follows_every_kind_of_change(
         step(store)
         await assert_fresh(reg)  # the request renders what the background did not
         await assert_fresh(reg)  # a second request without changes serves the kept text
+
+
+async def test_families_read_through_a_layout_render_through_their_shapes() -> None:
+    # As the daemon reads them: each member's extractor, the caches shared, so members' families
+    # carry shared shapes (the fsync histogram's, a fold's for the trace payload's apply one).
+    caches = ScrapeCaches()
+    payloads = [PAYLOAD, (FIXTURES / "etcd-3.5-trace-disk.metrics").read_text()]
+    extractors = [Extractor(caches=caches) for _ in range(4)]
+    store = Store()
+    reg = make_registry(store, shard=0, total_shards=1, exporter_metrics=False)
+    for round_ in range(3):
+        for i, extractor in enumerate(extractors):
+            body = bumped(payloads[i % 2], round_ + i).encode()
+            families = extractor.extract(body)
+            state = store.upsert(member(i))
+            state.record_scrape_success(families, duration=0.1, now=1.0 + round_)
+            if round_:
+                assert all(f.shape is not None for f in families)
+        reg.body.prerender(reg.body.stale())
+        await assert_fresh(reg)
+    templates = reg.body._relayed_text._templates
+    assert templates
+    assert None not in templates.values()
 
 
 async def test_a_request_compresses_only_the_blocks_that_changed(

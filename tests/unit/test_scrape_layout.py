@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exporter.model import RelayedFamily
+from exporter.model import RelayedFamily, Shape
+from exporter.scrape.caches import ScrapeCaches
 from exporter.scrape.errors import ScrapeError
 from exporter.scrape.extract import WANTED, extract_payload, has_family
 from exporter.scrape.layout import NEAR, WINDOW, Extractor
@@ -297,3 +298,25 @@ def test_bytes_that_are_not_utf8(where: str, reused: int) -> None:
     for _ in range(2):
         same_as_full(extractor, bumped(PAYLOADS["3.5"], rng))
     assert extractor.reused == reused + (1 if reused == 0 else 2)
+
+
+def test_families_of_one_shape_have_the_same_sample_names_and_labels() -> None:
+    # Two members' extractors with the caches shared, as the daemon runs them, over every
+    # captured payload: the shape stands for exactly one list of sample names and labels.
+    caches = ScrapeCaches()
+    rng = random.Random(5)
+    series: dict[Shape, list[tuple[str, tuple[tuple[str, str], ...]]]] = {}
+    shaped = 0
+    for text in PAYLOADS.values():
+        extractors = [Extractor(caches=caches), Extractor(caches=caches)]
+        for _ in range(3):
+            for extractor in extractors:
+                for family in extractor.extract(bumped(text, rng).encode()):
+                    if family.shape is None:
+                        continue
+                    shaped += 1
+                    found = [(s.name, s.labels) for s in family.samples]
+                    assert series.setdefault(family.shape, found) == found
+    assert shaped > 0
+    folded = [s for s, found in series.items() if found[0][0].startswith(APPLY)]
+    assert len(folded) == 2  # 3.5's apply histogram, and the trace payload's (14 op/success)
