@@ -236,9 +236,17 @@ def _ends_family_at(body: bytes | bytearray, pos: int, name: str) -> bool:
         return True
     if not body.startswith((b"# HELP ", b"# TYPE "), pos):
         return False
+    at = pos + len(b"# HELP ")
+    # the common case, told apart on the bytes: another family's name starts right there
+    if at < len(body) and body[at] in _NAME_START and not body.startswith(name.encode(), at):
+        return True
     eol = body.find(b"\n", pos)
     line = body[pos : len(body) if eol < 0 else eol].decode("utf-8", errors="replace")
     return _ends_family(line, 0, name)
+
+
+# Bytes a metric name starts with: none is whitespace, nor starts a longer UTF-8 character.
+_NAME_START = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_:")
 
 
 def _find_header(body: bytes | bytearray, place: Place) -> int:

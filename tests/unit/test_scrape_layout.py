@@ -23,7 +23,7 @@ from exporter.model import RelayedFamily, Shape
 from exporter.scrape.caches import ScrapeCaches
 from exporter.scrape.errors import ScrapeError
 from exporter.scrape.extract import WANTED, extract_payload, has_family
-from exporter.scrape.layout import NEAR, WINDOW, Extractor
+from exporter.scrape.layout import NEAR, WINDOW, Extractor, _ends_family, _ends_family_at
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "metrics"
 # 3.5-trace-disk: a busy member, whose apply histogram (folded, metrics.FOLDED) has 14 op/success
@@ -320,3 +320,35 @@ def test_families_of_one_shape_have_the_same_sample_names_and_labels() -> None:
     assert shaped > 0
     folded = [s for s, found in series.items() if found[0][0].startswith(APPLY)]
     assert len(folded) == 2  # 3.5's apply histogram, and the trace payload's (14 op/success)
+
+
+NEXT = [
+    "# HELP ",
+    "# TYPE ",
+    "#",
+    " ",
+    "\t",
+    "\n",
+    "\x1c",
+    "\x85",
+    "\xa0",
+    "é",
+    NAME,
+    NAME + "x",
+    "x",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(["# HELP ", "# TYPE ", "#", ""]),
+    st.lists(st.sampled_from(NEXT), max_size=5),
+    st.binary(max_size=2),
+)
+def test_a_family_ends_where_the_text_rule_says(start: str, pieces: list[str], tail: bytes) -> None:
+    # `_ends_family_at` reads the bytes where it can; the rule is `_ends_family`'s on the text
+    # (which calls \x1c and U+0085 whitespace, as the full parser's str methods do).
+    body = (start + "".join(pieces)).encode() + tail
+    expected = _ends_family(body.decode("utf-8", errors="replace"), 0, NAME)
+    assert _ends_family_at(body, 0, NAME) is expected
+    assert _ends_family_at(bytearray(b"x" + body), 1, NAME) is expected
