@@ -126,9 +126,9 @@ def _assemble(
     return "".join(out)
 
 
-# Markers `_Traced` puts where a target's label text goes (`b<n>`) and `Template.of` where a value
-# goes (`v<n>`); a family whose own text holds one is assembled without a template.
-_MARKER = re.compile("\x00([bv])([0-9]+)\x00")
+# Markers put where a target's label texts go (`b<n>`, by `_Traced`), a sample's own label values
+# (`o<n>`) and the values (`v<n>`), to trace a template from `_assemble`.
+_MARKER = re.compile("\x00([bov])([0-9]+)\x00")
 
 
 class _Traced:
@@ -153,15 +153,23 @@ class _Traced:
         return found
 
 
+def own_values(samples: Sequence[RelayedSample]) -> tuple[str, ...]:
+    """The samples' own label values, escaped, in the order a `Template` takes them."""
+    return tuple([escape_value(value) for s in samples for _, value in s.labels])
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Template:
-    """A family shape's lines under one set of target label names, as the order in which to join
-    the target's label texts (its labels alone, then the `pieces` of each of `keysets`), the value
-    texts and the template's own `literals` (names, own label values, punctuation).
+    """The lines of samples with given names and own label names, under a target with given
+    label names: the order in which to join the target's label texts (its labels alone, then the
+    `pieces` of each of `keysets`), the samples' own label values (`own_values`), the value
+    texts, and the template's `literals` (sample names, label names, punctuation).
 
     Rendering joins what `pick` (an itemgetter, in C) picks from those: about a third of
     `_assemble`'s time for a histogram of one own label, two fifths for one of two (the peer
-    round-trip histogram), where `_assemble` does a few steps of Python per line."""
+    round-trip histogram), where `_assemble` does a few steps of Python per line. Label values
+    are not in the template, so the members of every etcd cluster share one, whatever their
+    peers' IDs."""
 
     keysets: tuple[tuple[str, ...], ...]
     literals: tuple[str, ...]
@@ -171,51 +179,68 @@ class Template:
     def of(
         cls, base: LabelBase, samples: Sequence[RelayedSample], names: dict[str, str]
     ) -> Template | None:
-        """The template of `samples`' names and labels under `base`'s label names, traced from
-        `_assemble`; None where a label value holds a marker."""
+        """The template of `samples`' names and own label names under `base`'s label names,
+        traced from `_assemble`; None where it would not give `_assemble`'s text."""
         traced = _Traced(base)
-        marked = [f"\x00v{i}\x00" for i in range(len(samples))]
-        parts = _MARKER.split(_assemble(traced, samples, names, marked))
+        marked: list[RelayedSample] = []
+        own = 0
+        for s in samples:
+            labels = tuple([(k, f"\x00o{own + i}\x00") for i, (k, _) in enumerate(s.labels)])
+            marked.append(RelayedSample(s.name, labels, 0.0))
+            own += len(labels)
+        values = [f"\x00v{i}\x00" for i in range(len(samples))]
+        parts = _MARKER.split(_assemble(traced, marked, names, values))
+        first = {"b": 0, "o": traced.refs, "v": traced.refs + own}
+        first_literal = traced.refs + own + len(samples)
         literals: list[str] = []
         order: list[int] = []
-        first_literal = traced.refs + len(samples)
         for at in range(0, len(parts), 3):
             if parts[at]:
                 order.append(first_literal + len(literals))
                 literals.append(parts[at])
             if at + 1 < len(parts):
-                number = int(parts[at + 2])
-                order.append(number if parts[at + 1] == "b" else traced.refs + number)
+                order.append(first[parts[at + 1]] + int(parts[at + 2]))
         if len(order) < 2:  # itemgetter of one index gives the item, not a tuple
             return None
         template = cls(tuple(traced.keysets), tuple(literals), itemgetter(*order))
-        # The literals are the family's own label values and names: one holding a marker has
-        # split where no marker was put, which value texts other than the markers show.
+        # A sample or label name holding a marker (none can: they are Prometheus names) would
+        # have split where no marker was put: checked, as it costs little once per template.
         plain = [str(i) for i in range(len(samples))]
-        if template.render(base, plain) != _assemble(base, samples, names, plain):
+        if template.render(base, own_values(samples), plain) != _assemble(
+            base, samples, names, plain
+        ):
             return None
         return template
 
-    def render(self, base: LabelBase, values: Sequence[str]) -> str:
-        """The lines under `base`'s labels with the value texts `values`."""
+    def render(self, base: LabelBase, own: tuple[str, ...], values: Sequence[str]) -> str:
+        """The lines under `base`'s labels with the own label values `own` (`own_values`) and
+        the value texts `values`."""
         texts = [base.text]
         for keys in self.keysets:
             texts += base.pieces(keys).texts
-        return "".join(self.pick((*texts, *values, *self.literals)))
+        return "".join(self.pick((*texts, *own, *values, *self.literals)))
 
 
-TEMPLATES_MAX = 4096  # shapes × label-name sets; a peer round-trip histogram's is about 5 kB
+# Templates by sample and label names (one per etcd version and cluster size, and label-name
+# set; about 14 kB for the peer round-trip histogram of a three-member cluster), and each shape's
+# template and own label values (a few hundred bytes): bounded, emptied when full.
+TEMPLATES_MAX = 1024
+SHAPES_MAX = 16384
+
+Structure = tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]
 
 
 class RelayedText:
     """Targets' relayed families as text: the lines of a family with a shape (`model.Shape`)
-    through the shape's `Template` for the target's label names, built at the first family of
-    that shape; the lines of any other family assembled one by one (`_assemble`). Either way the
-    text is the same; the templates are kept here, bounded (emptied when full)."""
+    through the `Template` of its sample and label names, traced at the first family of that
+    shape; the lines of any other family assembled one by one (`_assemble`). Either way the text
+    is the same."""
 
     def __init__(self) -> None:
         self._names: dict[str, str] = {}
-        self._templates: dict[tuple[Shape, tuple[str, ...]], Template | None] = {}
+        self._templates: dict[Structure, Template | None] = {}
+        self._shapes: dict[tuple[Shape, tuple[str, ...]], tuple[Template, tuple[str, ...]] | None]
+        self._shapes = {}
 
     def lines(self, families: Sequence[RelayedFamily], bases: Sequence[LabelBase]) -> Iterator[str]:
         """Each family's lines under its base, in order (every value formatted at once)."""
@@ -225,22 +250,35 @@ class RelayedText:
             count = len(family.samples)
             texts = values[at : at + count]
             at += count
-            template = None if family.shape is None else self._template(family, base)
-            if template is None:
+            found = None if family.shape is None else self._of(family.shape, family, base)
+            if found is None:
                 yield _assemble(base, family.samples, self._names, texts)
             else:
-                yield template.render(base, texts)
+                yield found[0].render(base, found[1], texts)
 
-    def _template(self, family: RelayedFamily, base: LabelBase) -> Template | None:
-        assert family.shape is not None
-        key = (family.shape, base.names)
+    def _of(
+        self, shape: Shape, family: RelayedFamily, base: LabelBase
+    ) -> tuple[Template, tuple[str, ...]] | None:
+        key = (shape, base.names)
         try:
-            return self._templates[key]
+            return self._shapes[key]
         except KeyError:
+            pass
+        samples = family.samples
+        structure: Structure = (
+            base.names,
+            tuple([(s.name, tuple([k for k, _ in s.labels])) for s in samples]),
+        )
+        if structure in self._templates:
+            template = self._templates[structure]
+        else:
             if len(self._templates) >= TEMPLATES_MAX:
                 self._templates.clear()
-            found = self._templates[key] = Template.of(base, family.samples, self._names)
-            return found
+            template = self._templates[structure] = Template.of(base, samples, self._names)
+        if len(self._shapes) >= SHAPES_MAX:
+            self._shapes.clear()
+        found = self._shapes[key] = None if template is None else (template, own_values(samples))
+        return found
 
 
 def header(family: Family, *, openmetrics: bool) -> str:

@@ -62,35 +62,46 @@ def test_a_shape_renders_as_its_lines_assembled_for_every_target(
         moved = [Sample(s.name, s.labels, values[(i + n) % 8]) for n, s in enumerate(samples)]
         fams = [family(moved, shape), family(moved, None)]
         assert list(text.lines(fams, [base, base])) == assembled(fams, [base, base])
-    if samples and not any("\x00" in v for s in samples for _, v in s.labels):
-        assert None not in text._templates.values()  # the templates' path, not the fallback
+    if samples:
+        assert None not in text._shapes.values()  # the templates' path, not the fallback
 
 
-def test_the_template_is_built_once_per_shape_and_label_names() -> None:
-    shape = Shape()
-    samples = [Sample(NAME + "_bucket", (("To", "a"), ("le", "1")), 1.0)]
+def test_one_template_per_sample_and_label_names_whatever_the_label_values() -> None:
+    # the peer round-trip histograms of two clusters: the same names, other peers
+    shapes = [Shape(), Shape()]
     text = RelayedText()
     ident = [LabelBase(tuple((k, f"v{i}") for k in OURS)) for i in range(3)]
-    for base in ident:
-        list(text.lines([family(samples, shape)], [base]))
-    other = LabelBase((("namespace", "n"),))
-    list(text.lines([family(samples, shape)], [other]))
+    for peer, shape in zip(("a1", "b2"), shapes, strict=True):
+        samples = [
+            Sample(NAME + "_bucket", (("To", peer), ("le", "1")), 1.0),
+            Sample(NAME + "_sum", (("To", peer),), 2.5),
+        ]
+        for base in ident:
+            fam = family(samples, shape)
+            assert list(text.lines([fam], [base])) == assembled([fam], [base])
+    assert len(text._templates) == 1
+    other = LabelBase((("namespace", "n"),))  # other label names: another template
+    fam = family(samples, shapes[0])
+    assert list(text.lines([fam], [other])) == assembled([fam], [other])
     assert len(text._templates) == 2
 
 
-def test_a_label_value_holding_a_marker_is_assembled_without_a_template() -> None:
-    samples = (Sample(NAME + "_bucket", (("To", "x\x00b0\x00y"),), 1.0),)
+def test_a_label_value_holding_a_marker_goes_through_the_template() -> None:
+    samples = (Sample(NAME + "_bucket", (("To", "x\x00b0\x00y\x00v0\x00"),), 1.0),)
     base = LabelBase((("namespace", "n"),))
-    assert Template.of(base, samples, {}) is None
+    assert Template.of(base, samples, {}) is not None
     fam = family(list(samples), Shape())
     assert list(RelayedText().lines([fam], [base])) == assembled([fam], [base])
 
 
 def test_templates_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tx, "TEMPLATES_MAX", 3)
+    monkeypatch.setattr(tx, "SHAPES_MAX", 2)
     text = RelayedText()
     base = LabelBase((("namespace", "n"),))
-    samples = [Sample(NAME, (), 1.0)]
-    for _ in range(10):
-        list(text.lines([family(samples, Shape())], [base]))
+    for n in range(10):
+        samples = [Sample(NAME, (), 1.0)] * (n + 1)  # another structure each time
+        fam = family(samples, Shape())
+        assert list(text.lines([fam], [base])) == assembled([fam], [base])
         assert len(text._templates) <= 3
+        assert len(text._shapes) <= 2

@@ -229,9 +229,9 @@ async def test_families_read_through_a_layout_render_through_their_shapes() -> N
                 assert all(f.shape is not None for f in families)
         reg.body.prerender(reg.body.stale())
         await assert_fresh(reg)
-    templates = reg.body._relayed_text._templates
-    assert templates
-    assert None not in templates.values()
+    shapes = reg.body._relayed_text._shapes
+    assert shapes
+    assert None not in shapes.values()
 
 
 async def test_a_request_compresses_only_the_blocks_that_changed(
