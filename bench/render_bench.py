@@ -18,7 +18,8 @@ count. Between requests, as the daemon sees it:
     python bench/render_bench.py [--members 2000] [--runs 7]
     python bench/render_bench.py --exporter-tree /tmp/before     # another tree, for A/B
 
-Prints the median and minimum CPU milliseconds per request and the body's size.
+Prints the median and minimum CPU milliseconds per request and the body's size, then the
+background's pre-render CPU per re-scraped member.
 """
 
 from __future__ import annotations
@@ -177,6 +178,14 @@ async def measure(members: int, runs: int, scrapes: int) -> None:
             await work()
             cpu.append((time.process_time() - started) * 1e3)
         print(f"  {name:40} median {statistics.median(cpu):6.1f}   min {min(cpu):6.1f}")
+    each = []  # the background's work after a scrape, per member
+    for _ in range(runs):
+        for state in states:
+            state.record_scrape_success(scraped(), duration=0.1, now=3.0)
+        started = time.process_time()
+        prerender()
+        each.append((time.process_time() - started) / len(states) * 1e6)
+    print(f"pre-render CPU µs per re-scraped member: median {statistics.median(each):.1f}")
 
 
 def main() -> int:

@@ -2,8 +2,9 @@
 
 Lines are written exactly as prometheus_client's encoders write them (tests compare the bytes);
 each target's labels are rendered once and merged with a sample's own labels through the text
-around their values that `labels.LabelBase` keeps. Both text formats share the sample lines; only
-the headers differ. Pure; no I/O.
+around their values that `labels.LabelBase` keeps. A relayed family with a shape (`model.Shape`)
+renders through a `Template` traced from the same rule (`RelayedText`). Both text formats share
+the sample lines; only the headers differ. Pure; no I/O.
 """
 
 from __future__ import annotations
