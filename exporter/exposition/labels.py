@@ -41,7 +41,7 @@ class LabelBase:
 
     def __init__(self, pairs: Labels) -> None:
         self.mapping: dict[str, str] = dict(pairs)
-        self.names = tuple(self.mapping)  # what the text around own labels depends on, but values
+        self.names = tuple(self.mapping)  # the text around own labels depends on these and values
         self.text = ",".join(f'{k}="{escape_value(v)}"' for k, v in sorted(self.mapping.items()))
         self._pieces: dict[tuple[str, ...], Pieces] = {}
 

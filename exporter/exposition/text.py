@@ -133,8 +133,8 @@ _MARKER = re.compile("\x00([bov])([0-9]+)\x00")
 
 
 class _Traced:
-    """A target's labels as `_assemble` reads them, each text replaced by a marker: the label
-    texts a template takes from each target, in the order of `refs`."""
+    """A target's labels as `_assemble` reads them, each text replaced by a marker `b<n>`: its
+    labels alone (0), then the `pieces` of each of `keysets` in turn; `refs` markers in all."""
 
     def __init__(self, base: LabelBase) -> None:
         self._base = base
@@ -222,9 +222,9 @@ class Template:
         return "".join(self.pick((*texts, *own, *values, *self.literals)))
 
 
-# Templates by sample and label names (one per etcd version and cluster size, and label-name
-# set; about 14 kB for the peer round-trip histogram of a three-member cluster), and each shape's
-# template and own label values (a few hundred bytes): bounded, emptied when full.
+# Templates by sample and label names (one per etcd version, cluster size and label-name set),
+# and each shape's template and own label values (about 670 bytes for a peer round-trip
+# histogram): bounded, emptied when full.
 TEMPLATES_MAX = 1024
 SHAPES_MAX = 16384
 
@@ -251,21 +251,22 @@ class RelayedText:
             count = len(family.samples)
             texts = values[at : at + count]
             at += count
-            found = None if family.shape is None else self._of(family.shape, family, base)
+            found = None if family.shape is None else self._of(family.shape, family.samples, base)
             if found is None:
                 yield _assemble(base, family.samples, self._names, texts)
             else:
                 yield found[0].render(base, found[1], texts)
 
     def _of(
-        self, shape: Shape, family: RelayedFamily, base: LabelBase
+        self, shape: Shape, samples: Sequence[RelayedSample], base: LabelBase
     ) -> tuple[Template, tuple[str, ...]] | None:
+        """The template and own label values of `shape` (whose samples are `samples`) under
+        `base`'s label names, None where there is no template."""
         key = (shape, base.names)
         try:
             return self._shapes[key]
         except KeyError:
             pass
-        samples = family.samples
         structure: Structure = (
             base.names,
             tuple([(s.name, tuple([k for k, _ in s.labels])) for s in samples]),
