@@ -12,7 +12,7 @@ import math
 from datetime import datetime
 from typing import Final, final
 
-from exporter.durations import parse_duration
+from exporter.durations import parse_duration, seconds_or_below
 from exporter.model import Event, EventKind
 from exporter.parser.request import describe, is_read_only
 
@@ -46,9 +46,11 @@ class BadLine(ValueError):
 
 def duration(value: object) -> float:
     """A duration field (Go string or number of seconds) → finite seconds ≥ 0, else BadLine."""
-    if type(value) is not str and (
-        not isinstance(value, (str, int, float)) or isinstance(value, bool)
-    ):
+    if type(value) is str:
+        seconds = seconds_or_below(value)  # what etcd writes, first (as `parse_duration` does)
+        if seconds is not None and seconds < math.inf:  # never negative: digits and a point
+            return seconds
+    elif not isinstance(value, (int, float)) or isinstance(value, bool):
         raise BadLine(f"not a duration: {value!r}")
     try:
         seconds = parse_duration(value)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import msgspec
 
@@ -189,21 +189,49 @@ _INT = r"(?:-?(?:0|[1-9][0-9]{0,17})|[1-9][0-9]{18})"
 
 
 _STRING = rf'"{_CHARS}"'  # a string field that is not read
-_TIME = rf"(\d{{4}}-\d\d-\d\d[T ]\d\d:\d\d:\d\d{_CHARS})"  # begins like an ISO time (`iso_time`)
+_TIME = rf"\d{{4}}-\d\d-\d\d[T ]\d\d:\d\d:\d\d{_CHARS}"  # begins like an ISO time (`iso_time`)
 
 
-def _shape(level: str, msg: str, fields: str) -> str:
-    """A whole line (after the kubelet prefix) in the exact shape zap writes it: the head, then
-    `fields`, nothing else. The text of a pattern, compiled alone (`_FAST`, one line at a time)
-    and with the others (`FAST_LINES`, a block of lines)."""
-    return rf'\{{"level":"{level}","ts":"{_TIME}","caller":"{_CHARS}","msg":"{msg}"{fields}\}}'
+class _Shape(NamedTuple):
+    """A whole line (after the kubelet prefix) in the exact shape zap writes it: the head at
+    `level` with the message `msg`, then `fields`, nothing else. Its time is the first group."""
+
+    level: str
+    msg: str
+    fields: str
+
+    def text(self) -> str:
+        """The text of a pattern of the line, compiled alone (`_FAST`, one line at a time)."""
+        return _head(self.level, f"({_TIME})") + self.rest()
+
+    def rest(self) -> str:
+        """What follows the head: `FAST_LINES` reads the head once for all shapes of a level."""
+        return rf'{self.msg}"{self.fields}\}}'
+
+
+def _head(level: str, time: str) -> str:
+    """zap's head up to the text of the message, the time's pattern being `time` (a group)."""
+    return rf'\{{"level":"{level}","ts":"{time}","caller":"{_CHARS}","msg":"'
+
+
+# The kinds the fast builders give, bound once: a member read off its enum class costs a
+# lookup through the metaclass (about 70 ns), once per event.
+_SLOW_TRACE, _SLOW_FDATASYNC, _SLOW_GRPC_REQUEST, _HEARTBEAT_LATE, _READ_INDEX_RETRY = (
+    EventKind.SLOW_TRACE,
+    EventKind.SLOW_FDATASYNC,
+    EventKind.SLOW_GRPC_REQUEST,
+    EventKind.HEARTBEAT_LATE,
+    EventKind.READ_INDEX_RETRY,
+)
+# What a value that does not convert raises in a builder: the general path then decides.
+_NOT_CONVERTED = (ValueError, OverflowError, RecursionError)
 
 
 # `apply request took too long` and `slow fdatasync` (group 2, named so that the shapes can be
 # joined into one pattern: the former); the fields after the duration and threshold are those of
 # the former, present when it is the message.
 # Groups: ts, the apply message, duration, threshold, prefix, request, error.
-_REQUEST = _shape(
+_REQUEST = _Shape(
     "warn",
     "(?:(?P<apply>apply request took too long)|slow fdatasync)",
     rf',"took":"({_CHARS})","expected-duration":"({_CHARS})"'
@@ -218,7 +246,7 @@ def _request(groups: MatchGroups) -> Event:
     ts, _, took, expected, prefix, request, error = cast(Groups, groups)
     if prefix is None or request is None:  # slow fdatasync, as `_timed` builds it
         return simple(
-            EventKind.SLOW_FDATASYNC,
+            _SLOW_FDATASYNC,
             shaped_iso_time(ts),
             took=duration(took),
             expected=threshold(expected),
@@ -237,7 +265,7 @@ def _request(groups: MatchGroups) -> Event:
 
 # A trace (etcd 3.5; 3.4 writes no step_count). Groups: ts, message, duration, the steps list's
 # text between the brackets. The message is one `_TRACE` matches (`\S`: ASCII, as there).
-_TRACE_LINE = _shape(
+_TRACE_LINE = _Shape(
     "info",
     rf'(trace\[[0-9]+\] [^\s"\\\x00-\x1f\ud800-\udfff]{_CHARS})',
     rf',"detail":{_STRING},"duration":"({_CHARS})","start":{_STRING},"end":{_STRING},'
@@ -252,7 +280,7 @@ def _trace(groups: MatchGroups) -> Event:
 def _trace_with(groups: MatchGroups, steps: tuple[tuple[TraceStep, float], ...]) -> Event:
     ts, msg, took, _ = groups
     return Event(  # as `trace_event` builds it
-        EventKind.SLOW_TRACE,
+        _SLOW_TRACE,
         shaped_iso_time(ts),
         duration(took),
         operation=operation_of(msg),
@@ -270,16 +298,18 @@ _SURE_STEPS = re.compile(rf"{_SURE_STEP}(?:,{_SURE_STEP})*")
 
 
 def _trace_counted(groups: MatchGroups) -> Event:
-    """`_trace` for a reader that counts events and never reads a trace's steps (the `parse`
-    summary): the event without its steps when they are sure to be read (`_SURE_STEPS`; reading
-    them is most of a trace's cost), else `_trace`'s, so that a line is an event exactly when
-    `_trace` makes it one."""
-    if _SURE_STEPS.fullmatch(groups[3]) is None:
+    """`_trace` for a reader that only counts events (the `parse` summary, which reads neither a
+    trace's steps nor its operation): the event without them when the steps are sure to be read
+    (`_SURE_STEPS`; reading them is most of a trace's cost), else `_trace`'s, so that a line is
+    an event exactly when `_trace` makes it one. The operation can always be read, so leaving it
+    out never changes that."""
+    ts, _, took, steps = groups
+    if _SURE_STEPS.fullmatch(steps) is None:
         return _trace(groups)
-    return _trace_with(groups, ())
+    return Event(_SLOW_TRACE, shaped_iso_time(ts), duration(took))
 
 
-_STATS = _shape(  # a slow gRPC request. Groups: ts, time spent.
+_STATS = _Shape(  # a slow gRPC request. Groups: ts, time spent.
     "warn",
     "request stats",
     rf',"start time":{_STRING},"time spent":"({_CHARS})","remote":{_STRING},'
@@ -290,10 +320,10 @@ _STATS = _shape(  # a slow gRPC request. Groups: ts, time spent.
 
 def _stats(groups: MatchGroups) -> Event:
     ts, took = groups  # as `_request_stats` builds it at level warn
-    return simple(EventKind.SLOW_GRPC_REQUEST, shaped_iso_time(ts), took=duration(took))
+    return simple(_SLOW_GRPC_REQUEST, shaped_iso_time(ts), took=duration(took))
 
 
-_HEARTBEAT = _shape(  # groups: ts, threshold, duration
+_HEARTBEAT = _Shape(  # groups: ts, threshold, duration
     "warn",
     re.escape(HEARTBEAT),
     rf',"to":{_STRING},"heartbeat-interval":{_STRING},"expected-duration":"({_CHARS})",'
@@ -304,14 +334,14 @@ _HEARTBEAT = _shape(  # groups: ts, threshold, duration
 def _heartbeat(groups: MatchGroups) -> Event:
     ts, expected, took = groups  # as its `_timed` handler builds it
     return simple(
-        EventKind.HEARTBEAT_LATE,
+        _HEARTBEAT_LATE,
         shaped_iso_time(ts),
         took=duration(took),
         expected=threshold(expected),
     )
 
 
-_RETRY = _shape(  # groups: ts, threshold
+_RETRY = _Shape(  # groups: ts, threshold
     "warn",
     re.escape(READ_INDEX_RETRY),
     rf',"sent-request-id":{_INT},"retry-timeout":"({_CHARS})"',
@@ -320,14 +350,14 @@ _RETRY = _shape(  # groups: ts, threshold
 
 def _retry(groups: MatchGroups) -> Event:
     ts, expected = groups  # as its `_timed` handler builds it
-    return simple(EventKind.READ_INDEX_RETRY, shaped_iso_time(ts), expected=threshold(expected))
+    return simple(_READ_INDEX_RETRY, shaped_iso_time(ts), expected=threshold(expected))
 
 
 Build = Callable[[MatchGroups], Event]
 # The events a slow etcd logs most (the realistic corpus of bench/parse_bench.py), commonest
 # first: each line's shape, how its event is built from the shape's groups, and how when it is
-# only counted (`fast_match(m, steps=False)`).
-_FAST_SHAPES: tuple[tuple[str, Build, Build], ...] = (
+# only counted (`fast_match(m, counted=True)`).
+_FAST_SHAPES: tuple[tuple[_Shape, Build, Build], ...] = (
     (_TRACE_LINE, _trace, _trace_counted),
     (_REQUEST, _request, _request),
     (_STATS, _stats, _stats),
@@ -340,17 +370,33 @@ FAST_START = '{"level":"'  # how a line of the fast shapes begins
 def _fast_lines() -> tuple[re.Pattern[str], dict[int, tuple[Build, Build, tuple[int, ...]]]]:
     """The fast shapes as one pattern of a block of text (`\\n` + lines joined by `\\n`) that
     matches a whole line of any of them: its newline, a kubelet prefix if there is one, the
-    shape, any `\\r` (as `parse_line` reads a line); and, by the number of the group around each
-    shape (a match's `lastindex`), its two builders and the numbers of the shape's own groups in
-    the match. The shapes' messages differ, so a line matches one shape at most."""
-    shapes = "|".join(f"(?P<shape{n}>{shape[0]})" for n, shape in enumerate(_FAST_SHAPES))
-    pattern = re.compile(rf"\n(?:{PREFIX_PATTERN})?(?:{shapes})\r*(?=\n|\Z)", re.ASCII)
-    heads = [pattern.groupindex[f"shape{n}"] for n in range(len(_FAST_SHAPES))]
-    ends = [*heads[1:], pattern.groups + 1]
-    builds = {
-        head: (build, counted, tuple(range(head + 1, end)))
-        for head, end, (_, build, counted) in zip(heads, ends, _FAST_SHAPES, strict=True)
-    }
+    shape, any `\\r` (as `parse_line` reads a line); and, by the number of the group around
+    what follows each shape's head (a match's `lastindex`), its two builders and the numbers of
+    the shape's own groups in the match, its time's first. The shapes of one level share their
+    head, read once: a line that is not the first of its level's shapes is not read again from
+    its start for each. The shapes' messages differ, so a line matches one shape at most."""
+    levels = dict.fromkeys(shape.level for shape, _, _ in _FAST_SHAPES)
+    branches = [
+        _head(level, f"(?P<time_{level}>{_TIME})")
+        + "(?:"
+        + "|".join(
+            f"(?P<shape{n}>{shape.rest()})"
+            for n, (shape, _, _) in enumerate(_FAST_SHAPES)
+            if shape.level == level
+        )
+        + ")"
+        for level in levels
+    ]
+    pattern = re.compile(rf"\n(?:{PREFIX_PATTERN})?(?:{'|'.join(branches)})\r*(?=\n|\Z)", re.ASCII)
+    index = pattern.groupindex
+    # every group that ends the groups of the shape before it: a shape's or a time's
+    bounds = sorted(index[name] for name in index if name.startswith(("shape", "time_")))
+    builds = {}
+    for n, (shape, build, counted) in enumerate(_FAST_SHAPES):
+        head = index[f"shape{n}"]
+        end = next((b for b in bounds if b > head), pattern.groups + 1)
+        own = (index[f"time_{shape.level}"], *range(head + 1, end))
+        builds[head] = (build, counted, own)
     return pattern, builds
 
 
@@ -359,7 +405,7 @@ _MSG = '"msg":"'
 _KEY = 6  # how many characters of the message pick the shape
 # Each shape alone, by the first characters of its message, for one line at a time (picking the
 # one shape to try is cheaper than trying them in turn, as `FAST_LINES` does).
-_SHAPES = [(re.compile(shape, re.ASCII), build) for shape, build, _ in _FAST_SHAPES]
+_SHAPES = [(re.compile(shape.text(), re.ASCII), build) for shape, build, _ in _FAST_SHAPES]
 _FAST: dict[str, tuple[re.Pattern[str], Build]] = {
     "trace[": _SHAPES[0],
     "apply ": _SHAPES[1],
@@ -380,21 +426,23 @@ def fast_event(text: str) -> Event | None:
         return None
     pattern, build = shape
     m = pattern.fullmatch(text)
-    return None if m is None else _built(build, m.groups())
-
-
-def fast_match(m: re.Match[str], *, steps: bool = True) -> Event | None:
-    """The event of a line `FAST_LINES` matched, built as the handler of its message builds it;
-    None when a value does not convert. `steps=False`: a trace's steps may be left out, for a
-    reader that only counts events (None exactly when it would be None with them)."""
-    build, counted, groups = _BUILDS[m.lastindex or 0]
-    return _built(build if steps else counted, m.group(*groups))
-
-
-def _built(build: Build, groups: MatchGroups) -> Event | None:
+    if m is None:
+        return None
     try:
-        return build(groups)
-    except (ValueError, OverflowError, RecursionError):
+        return build(m.groups())
+    except _NOT_CONVERTED:
+        return None
+
+
+def fast_match(m: re.Match[str], *, counted: bool = False) -> Event | None:
+    """The event of a line `FAST_LINES` matched, built as the handler of its message builds it;
+    None when a value does not convert. `counted=True`: for a reader that only counts events, what
+    it does not read of a trace (its steps and operation) may be left out (None exactly when it
+    would be None with them)."""
+    build, count, groups = _BUILDS[m.lastindex or 0]
+    try:
+        return (count if counted else build)(m.group(*groups))
+    except _NOT_CONVERTED:
         return None
 
 

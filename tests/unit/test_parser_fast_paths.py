@@ -463,17 +463,17 @@ def test_generated_lines_read_in_bulk(lines: list[str], prefix: str, end: str) -
 def test_a_trace_counted_without_its_steps_is_an_event_exactly_when_it_is_with_them(
     line: str,
 ) -> None:
-    """`fast_match(m, steps=False)` (the summary, which never reads steps) leaves a trace's
-    steps out only where reading them could not fail: the event is the same but for its steps,
-    and None exactly when it is None with them."""
+    """`fast_match(m, counted=True)` (the summary, which never reads a trace's steps or
+    operation) leaves them out only where reading the steps could not fail: the event is the
+    same but for those two, and None exactly when it is None with them."""
     m = zap.FAST_LINES.match("\n" + line)
     if m is None or m.end() != len(line) + 1:
         return
-    full, counted = zap.fast_match(m), zap.fast_match(m, steps=False)
+    full, counted = zap.fast_match(m), zap.fast_match(m, counted=True)
     assert (full is None) == (counted is None)
     if full is not None and counted is not None:
-        assert counted.steps in ((), full.steps)
-        assert msgspec.structs.replace(counted, steps=full.steps) == full
+        assert (counted.steps, counted.operation) in (((), None), (full.steps, full.operation))
+        assert msgspec.structs.replace(counted, steps=full.steps, operation=full.operation) == full
 
 
 @pytest.mark.parametrize(
@@ -488,7 +488,7 @@ def test_a_trace_counted_without_its_steps_is_an_event_exactly_when_it_is_with_t
 def test_trace_steps_are_read_unless_sure(took: str, counted: str) -> None:
     m = zap.FAST_LINES.fullmatch("\n" + TRACE_LINE.replace("763.453486ms", took))
     assert m is not None
-    full, event = zap.fast_match(m), zap.fast_match(m, steps=False)
+    full, event = zap.fast_match(m), zap.fast_match(m, counted=True)
     if counted == "not an event":
         assert full is None
         assert event is None
@@ -497,6 +497,7 @@ def test_trace_steps_are_read_unless_sure(took: str, counted: str) -> None:
     assert event is not None
     assert full.steps  # both steps are `raft`: one total
     assert event.steps == (() if counted == "without steps" else full.steps)
+    assert event.operation == (None if counted == "without steps" else full.operation)
 
 
 def test_long_lines_read_in_bulk() -> None:

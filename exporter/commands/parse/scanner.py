@@ -131,7 +131,7 @@ def fold_text(summary: Summary, text: str) -> None:
     def take(m: re.Match[str]) -> str:
         # a longer line is left to `parse_line`: it could hold a copy of the kubelet prefix
         if m.end() - m.start() <= EMBEDDED_MIN_LENGTH:
-            event = fast_match(m, steps=False)
+            event = fast_match(m, counted=True)
             if event is not None:
                 add(event)
                 return ""

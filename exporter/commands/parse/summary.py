@@ -2,7 +2,7 @@
 
 Durations go into a log-bucketed histogram per event kind: bucket i holds values in
 [1.01^i, 1.01^(i+1)) nanoseconds, so p50/p90/p99 are estimates within 1 % of the true value, and
-memory is a few thousand integers per kind whatever the input size. Count, sum and max are exact.
+memory is a few thousand integers per kind whatever the input size. Count and max are exact.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ QUANTILES = (0.5, 0.9, 0.99)
 _BASE = math.log(1.01)
 _log = math.log
 _NS = 1e-9
+_SLOW_REQUEST = EventKind.SLOW_REQUEST  # bound once: read off the enum, it is a slow lookup
 
 
 @dataclass(slots=True)
@@ -27,14 +28,12 @@ class LogHistogram:
 
     buckets: Counter[int] = field(default_factory=Counter)
     count: int = 0
-    total: float = 0.0
     maximum: float = 0.0
     zeros: int = 0
 
     def add(self, seconds: float) -> None:
         """Record one duration."""
         self.count += 1
-        self.total += seconds
         if seconds > self.maximum:
             self.maximum = seconds
         if seconds < _NS:
@@ -46,7 +45,6 @@ class LogHistogram:
         """Add another histogram's observations to this one."""
         self.buckets.update(other.buckets)
         self.count += other.count
-        self.total += other.total
         self.maximum = max(self.maximum, other.maximum)
         self.zeros += other.zeros
 
@@ -68,11 +66,12 @@ class LogHistogram:
 
 @dataclass(slots=True)
 class Summary:
-    """Counts over every line read; fold lines in with `add`."""
+    """Counts over every line read; fold lines in with `add`. An event with a duration is
+    counted by its kind's histogram, one without in `untimed` (`kinds` has them all)."""
 
     lines: int = 0
     unparsed: int = 0
-    kinds: Counter[str] = field(default_factory=Counter)
+    untimed: Counter[str] = field(default_factory=Counter)
     operations: Counter[str] = field(default_factory=Counter)
     read_only: Counter[str] = field(default_factory=Counter)
     resources: Counter[str] = field(default_factory=Counter)
@@ -83,27 +82,38 @@ class Summary:
     def add_event(self, event: Event) -> None:
         """Count one recognised event (the caller counts the line)."""
         kind = event.kind
-        self.kinds[kind] += 1
-        if kind is EventKind.SLOW_REQUEST:
+        seconds = event.duration_seconds
+        if seconds is None:
+            self.untimed[kind] += 1
+        else:
+            hist = self.durations.get(kind)
+            if hist is None:
+                hist = self.durations[kind] = LogHistogram()
+            hist.add(seconds)
+        if kind is _SLOW_REQUEST:
             op = str(event.operation or "other")
             self.operations[op] += 1
             if event.read_only:
                 self.read_only[op] += 1
             self.resources[event.resource or "other"] += 1
-        if event.duration_seconds is not None:
-            hist = self.durations.get(kind)
-            if hist is None:
-                hist = self.durations[kind] = LogHistogram()
-            hist.add(event.duration_seconds)
-        if event.time is not None:
-            self._saw(event.time)
+        time = event.time
+        if time is not None:
+            self._saw(time)
+
+    @property
+    def kinds(self) -> Counter[str]:
+        """Events by kind."""
+        kinds = Counter(self.untimed)
+        for kind, hist in self.durations.items():
+            kinds[kind] += hist.count
+        return kinds
 
     def merge(self, other: Summary) -> None:
         """Add another summary (of other lines) to this one."""
         self.lines += other.lines
         self.unparsed += other.unparsed
         for mine, theirs in (
-            (self.kinds, other.kinds),
+            (self.untimed, other.untimed),
             (self.operations, other.operations),
             (self.read_only, other.read_only),
             (self.resources, other.resources),
