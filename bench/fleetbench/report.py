@@ -55,6 +55,11 @@ def text(f: dict[str, Any]) -> str:
             f"prometheus: {p['targets_up']:.0f} targets up, {p['head_series']:.0f} head series, "
             f"scrape p50 {_ms(p['scrape_duration_p50_s'])} p99 {_ms(p['scrape_duration_p99_s'])}; "
             f"CPU ratio exporter/prometheus {f.get('cpu_ratio_vs_prometheus', float('nan')):.2f}"
+            + (
+                ""
+                if f.get("log_rate_per_member") == 0
+                else " (with the log streams; the budget is the scrape fan-out's: --log-rate 0)"
+            )
         )
     for name, check in (f.get("budgets") or {}).items():
         if check["value"] is None:

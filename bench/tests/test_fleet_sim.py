@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.fleetbench.ledger import Ledger, compare_lines, compare_slow, counted
 from bench.fleetbench.loglines import LineMaker, iso_now, marker_line
+from bench.fleetbench.modes import check_budgets
 from bench.fleetbench.payload import Payloads
 from bench.fleetbench.probes import (
     Fetched,
@@ -207,3 +208,26 @@ async def test_a_failed_marker_still_adds_one_value_to_each_list() -> None:
         assert len(values) == 2
         assert values[0] == first
         assert math.isnan(values[1])
+
+
+@pytest.mark.parametrize(("log_rate", "checked"), [(0.0, True), (2.0, False)])
+def test_the_ratio_to_prometheus_is_a_budget_of_the_scrapes_alone(
+    log_rate: float, checked: bool
+) -> None:
+    """With log lines the exporter also follows and parses every member's log, which
+    Prometheus does not: the ratio is then printed, not held to the scrape fan-out's budget."""
+    figures = {
+        "log_rate_per_member": log_rate,
+        "exporter_cpu_cores": 0.3,
+        "exporter_peak_rss_mib": 300.0,
+        "render_p99_s": 0.1,
+        "event_p99_s": 0.2,
+        "cpu_ratio_vs_prometheus": 0.8,
+    }
+    ratio = check_budgets(figures)["cpu_ratio_vs_prometheus"]
+    assert ratio["value"] == (0.8 if checked else None)  # None: not measured, as without Prometheus
+    if checked:
+        assert not ratio["ok"]
+    assert all(
+        b["ok"] for name, b in check_budgets(figures).items() if name != "cpu_ratio_vs_prometheus"
+    )
