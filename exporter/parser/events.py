@@ -50,7 +50,7 @@ def duration(value: object) -> float:
         seconds = seconds_or_below(value)  # what etcd writes, first (as `parse_duration` does)
         if seconds is not None and seconds < math.inf:  # never negative: digits and a point
             return seconds
-    elif not isinstance(value, (int, float)) or isinstance(value, bool):
+    elif not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise BadLine(f"not a duration: {value!r}")
     try:
         seconds = parse_duration(value)

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.durations import format_duration, parse_duration, parse_general
+from exporter.parser.events import BadLine, duration
 
 
 @pytest.mark.parametrize(
@@ -119,3 +120,36 @@ def test_seconds_and_below_read_as_the_patterns_read_them() -> None:
         assert got == outcome(parse_general), text
         fast += isinstance(got, float) and text.endswith("s") and text[:1].isdigit()
     assert fast > 100  # the regex-free reading was taken, not only refused
+
+
+class _Text(str):
+    """A `str` subclass: a duration field need not be a plain `str`."""
+
+
+def test_a_duration_field_reads_as_parse_duration_checked() -> None:
+    """`events.duration` tries etcd's own form first: the same value or the same refusal as
+    `parse_duration` with its finite, non-negative check, on random texts, a `str` subclass,
+    numbers and other types."""
+    rng = random.Random(5)
+    pieces = ["0", "1", "9", ".", "s", "ms", "µs", "us", "ns", "m", "e", "-", " ", "٣", "9" * 400]
+    texts: list[object] = [
+        "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 6))) for _ in range(5_000)
+    ]
+    texts += [_Text("1.5ms"), _Text("2m"), 0, 2.5, -1, float("inf"), True, None, [], b"1s"]
+
+    def expected(value: object) -> float | str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            return "bad"
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            return "bad"
+        return seconds if math.isfinite(seconds) and seconds >= 0 else "bad"
+
+    for value in texts:
+        try:
+            got: float | str = duration(value)
+        except BadLine:
+            got = "bad"
+        assert got == expected(value), value
+    assert duration(_Text("1.5ms")) == 0.0015

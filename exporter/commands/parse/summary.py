@@ -66,7 +66,7 @@ class LogHistogram:
 
 @dataclass(slots=True)
 class Summary:
-    """Counts over every line read; fold lines in with `add`. An event with a duration is
+    """Counts over every line read; fold events in with `add_event`. An event with a duration is
     counted by its kind's histogram, one without in `untimed` (`kinds` has them all)."""
 
     lines: int = 0
