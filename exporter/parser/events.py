@@ -12,7 +12,7 @@ import math
 from datetime import datetime
 from typing import Final, final
 
-from exporter.durations import parse_duration, seconds_or_below
+from exporter.durations import parse_general, seconds_or_below
 from exporter.model import Event, EventKind
 from exporter.parser.request import describe, is_read_only
 
@@ -53,7 +53,7 @@ def duration(value: object) -> float:
     elif not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise BadLine(f"not a duration: {value!r}")
     try:
-        seconds = parse_duration(value)
+        seconds = parse_general(value)  # the first try above is `parse_duration`'s own
     except ValueError as err:
         raise BadLine(str(err)) from None
     if not math.isfinite(seconds) or seconds < 0:

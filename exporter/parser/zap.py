@@ -426,12 +426,7 @@ def fast_event(text: str) -> Event | None:
         return None
     pattern, build = shape
     m = pattern.fullmatch(text)
-    if m is None:
-        return None
-    try:
-        return build(m.groups())
-    except _NOT_CONVERTED:
-        return None
+    return None if m is None else _built(build, m.groups())
 
 
 def fast_match(m: re.Match[str], *, counted: bool = False) -> Event | None:
@@ -440,8 +435,12 @@ def fast_match(m: re.Match[str], *, counted: bool = False) -> Event | None:
     it does not read of a trace (its steps and operation) may be left out (None exactly when it
     would be None with them)."""
     build, count, groups = _BUILDS[m.lastindex or 0]
+    return _built(count if counted else build, m.group(*groups))
+
+
+def _built(build: Build, groups: MatchGroups) -> Event | None:
     try:
-        return (count if counted else build)(m.group(*groups))
+        return build(groups)
     except _NOT_CONVERTED:
         return None
 

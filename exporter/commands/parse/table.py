@@ -29,11 +29,12 @@ def _totals(summary: Summary) -> str:
 
 
 def _kinds(summary: Summary) -> str:
-    if not summary.kinds:
+    kinds = summary.kinds
+    if not kinds:
         return "no events"
     header = ["events by kind", "count", *(f"p{round(q * 100)}" for q in QUANTILES), "max"]
     rows = [header]
-    for kind, count in summary.kinds.most_common():
+    for kind, count in kinds.most_common():
         rows.append([kind, f"{count:,}", *_duration_cells(summary.durations.get(kind))])
     return text_table(rows, numbers_from=1) + "\n(percentiles estimated within 1 %; max exact)"
 
